@@ -1,0 +1,1 @@
+"""Backends side by side: each implements :class:`tenantkv.backends.base.Backend`."""

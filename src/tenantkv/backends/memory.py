@@ -1,0 +1,326 @@
+"""The in-process backend: Redis semantics without a server.
+
+It is the embedded default (``memory://``) and the model the Redis backend is
+tested against, so it copies what a user can observe of Redis: millisecond
+TTLs with lazy expiry, ``WRONGTYPE`` between values and lists, ``LRANGE``
+index rules, glob matching byte by byte, pub/sub fan-out counted per
+subscriber connection, and a cursor walk that returns every key present for
+the whole walk.
+
+Stores opened on the same ``memory://NAME`` URL in one process share one
+:class:`MemoryKeyspace`, as stores on one Redis server share its keyspace.
+A keyspace lives as long as the process; it holds no data on disk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+from sortedcontainers import SortedDict
+
+from ..errors import StoreClosedError, WrongTypeError
+from ..glob import compile_glob
+
+__all__ = ["MemoryBackend", "MemoryKeyspace"]
+
+Clock = Callable[[], int]
+
+
+def wall_clock_ms() -> int:
+    """Milliseconds since the epoch, the clock Redis uses for expiry."""
+    return time.time_ns() // 1_000_000
+
+
+@dataclass(slots=True)
+class _Entry:
+    value: bytes | deque[bytes]
+    expire_at_ms: int | None
+    seq: int
+
+
+class MemoryKeyspace:
+    """One shared keyspace: what a single Redis database is to its clients."""
+
+    _registry: ClassVar[dict[str, MemoryKeyspace]] = {}
+
+    def __init__(self, name: str = "", *, clock: Clock = wall_clock_ms) -> None:
+        self.name = name
+        self.clock = clock
+        self._entries: dict[str, _Entry] = {}
+        # Insertion sequence -> key: the order a cursor walks in. A key keeps
+        # its sequence number until it is deleted, so a key present for the
+        # whole walk is visited exactly once, whatever else is written.
+        self._order: SortedDict = SortedDict()
+        self._seq = itertools.count(1)
+        self._expiring: list[tuple[int, int, str]] = []
+        self._channels: dict[str, dict[int, list[asyncio.Queue[bytes]]]] = {}
+
+    @classmethod
+    def shared(cls, name: str) -> MemoryKeyspace:
+        """The process-wide keyspace called ``name``, created on first use."""
+        keyspace = cls._registry.get(name)
+        if keyspace is None:
+            keyspace = cls._registry[name] = cls(name)
+        return keyspace
+
+    # -- entries ----------------------------------------------------------
+    def lookup(self, key: str) -> _Entry | None:
+        """The live entry for ``key``, deleting it first if it has expired."""
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        if entry.expire_at_ms is not None and entry.expire_at_ms <= self.clock():
+            self.remove(key)
+            return None
+        return entry
+
+    def put(self, key: str, value: bytes | deque[bytes], expire_at_ms: int | None) -> None:
+        entry = self.lookup(key)
+        if entry is None:
+            seq = next(self._seq)
+            self._entries[key] = _Entry(value, expire_at_ms, seq)
+            self._order[seq] = key
+        else:
+            entry.value = value
+            entry.expire_at_ms = expire_at_ms
+        self.schedule_expiry(key)
+
+    def schedule_expiry(self, key: str) -> None:
+        entry = self._entries[key]
+        if entry.expire_at_ms is not None:
+            heapq.heappush(self._expiring, (entry.expire_at_ms, entry.seq, key))
+        self.expire_some()
+
+    def remove(self, key: str) -> bool:
+        entry = self._entries.pop(key, None)
+        if entry is None:
+            return False
+        del self._order[entry.seq]
+        return True
+
+    def walk(self, after_seq: int, budget: int) -> tuple[list[str], int]:
+        """Visit up to ``budget`` keys after cursor ``after_seq``; live keys and the next cursor.
+
+        The next cursor is 0 when the walk is complete, as with SCAN.
+        """
+        start = self._order.bisect_right(after_seq)
+        seqs = list(itertools.islice(self._order.islice(start), budget))
+        keys = [self._order[s] for s in seqs]
+        live = [key for key in keys if self.lookup(key) is not None]
+        if not seqs or self._order.bisect_right(seqs[-1]) >= len(self._order):
+            return live, 0
+        return live, seqs[-1]
+
+    def expire_some(self, limit: int = 20) -> None:
+        """Delete up to ``limit`` expired keys nobody reads, as Redis's active expiry does."""
+        now = self.clock()
+        while limit and self._expiring and self._expiring[0][0] <= now:
+            _, seq, key = heapq.heappop(self._expiring)
+            entry = self._entries.get(key)
+            if entry is not None and entry.seq == seq:
+                self.lookup(key)
+            limit -= 1
+
+    # -- pub/sub ----------------------------------------------------------
+    def attach(self, channel: str, connection: int, queue: asyncio.Queue[bytes]) -> bool:
+        """Register a subscription; true when ``connection`` was not yet on ``channel``."""
+        connections = self._channels.setdefault(channel, {})
+        queues = connections.setdefault(connection, [])
+        queues.append(queue)
+        return len(queues) == 1
+
+    def detach(self, channel: str, connection: int, queue: asyncio.Queue[bytes]) -> None:
+        connections = self._channels.get(channel, {})
+        queues = connections.get(connection, [])
+        if queue in queues:
+            queues.remove(queue)
+        if not queues:
+            connections.pop(connection, None)
+        if not connections:
+            self._channels.pop(channel, None)
+
+    def subscriptions_of(self, connection: int) -> int:
+        return sum(len(connections.get(connection, ())) for connections in self._channels.values())
+
+    def publish(self, channel: str, data: bytes) -> int:
+        connections = self._channels.get(channel, {})
+        for queues in connections.values():
+            for queue in queues:
+                queue.put_nowait(data)
+        return len(connections)
+
+
+class _MemorySubscription:
+    def __init__(self, backend: MemoryBackend, channel: str) -> None:
+        self._backend = backend
+        self._channel = channel
+        self._queue: asyncio.Queue[bytes] = asyncio.Queue()
+        self._entered = False
+
+    async def __aenter__(self) -> _MemorySubscription:
+        self._backend._check_open()
+        self._backend.keyspace.attach(self._channel, id(self._backend), self._queue)
+        self._entered = True
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        if self._entered:
+            self._backend.keyspace.detach(self._channel, id(self._backend), self._queue)
+            self._entered = False
+
+    def __aiter__(self) -> _MemorySubscription:
+        return self
+
+    async def __anext__(self) -> bytes:
+        if not self._entered:
+            raise StoreClosedError("the subscription is not active (use 'async with')")
+        return await self._queue.get()
+
+
+@dataclass
+class MemoryBackend:
+    """A backend over a :class:`MemoryKeyspace`; each backend is one "connection"."""
+
+    keyspace: MemoryKeyspace
+    url: str = "memory://"
+    _closed: bool = field(default=False, init=False)
+
+    @property
+    def subscription_count(self) -> int:
+        """Open subscriptions made through this backend."""
+        return self.keyspace.subscriptions_of(id(self))
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StoreClosedError(f"the backend for {self.url} is closed")
+
+    def _value(self, key: str) -> bytes | None:
+        self._check_open()
+        entry = self.keyspace.lookup(key)
+        if entry is None:
+            return None
+        if not isinstance(entry.value, bytes):
+            raise WrongTypeError(f"key {key!r} holds a list, not a value", url=self.url)
+        return entry.value
+
+    def _list(self, key: str) -> deque[bytes] | None:
+        self._check_open()
+        entry = self.keyspace.lookup(key)
+        if entry is None:
+            return None
+        if isinstance(entry.value, bytes):
+            raise WrongTypeError(f"key {key!r} holds a value, not a list", url=self.url)
+        return entry.value
+
+    def _expire_at(self, ttl_ms: int | None) -> int | None:
+        return None if ttl_ms is None else self.keyspace.clock() + ttl_ms
+
+    async def ping(self) -> None:
+        self._check_open()
+
+    async def get(self, key: str) -> bytes | None:
+        return self._value(key)
+
+    async def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
+        self._check_open()
+        # MGET answers nil, not WRONGTYPE, for a key holding a list.
+        out: list[bytes | None] = []
+        for key in keys:
+            entry = self.keyspace.lookup(key)
+            out.append(
+                entry.value if entry is not None and isinstance(entry.value, bytes) else None
+            )
+        return out
+
+    async def set(self, key: str, value: bytes, ttl_ms: int | None) -> None:
+        self._check_open()
+        self.keyspace.put(key, value, self._expire_at(ttl_ms))
+
+    async def set_many(self, items: Sequence[tuple[str, bytes]], ttl_ms: int | None) -> None:
+        self._check_open()
+        expire_at = self._expire_at(ttl_ms)
+        for key, value in items:
+            self.keyspace.put(key, value, expire_at)
+
+    async def delete(self, key: str) -> bool:
+        self._check_open()
+        return self.keyspace.lookup(key) is not None and self.keyspace.remove(key)
+
+    async def exists(self, key: str) -> bool:
+        self._check_open()
+        return self.keyspace.lookup(key) is not None
+
+    async def set_ttl(self, key: str, ttl_ms: int) -> bool:
+        self._check_open()
+        entry = self.keyspace.lookup(key)
+        if entry is None:
+            return False
+        entry.expire_at_ms = self._expire_at(ttl_ms)
+        self.keyspace.schedule_expiry(key)
+        return True
+
+    async def get_ttl(self, key: str) -> int | None:
+        self._check_open()
+        entry = self.keyspace.lookup(key)
+        if entry is None or entry.expire_at_ms is None:
+            return None
+        return entry.expire_at_ms - self.keyspace.clock()
+
+    async def list_push(self, key: str, value: bytes) -> int:
+        items = self._list(key)
+        if items is None:
+            items = deque()
+            self.keyspace.put(key, items, None)
+        items.append(value)
+        return len(items)
+
+    async def list_range(self, key: str, start: int, stop: int) -> list[bytes]:
+        items = self._list(key)
+        if items is None:
+            return []
+        n = len(items)
+        start = max(start + n if start < 0 else start, 0)
+        stop = min(stop + n if stop < 0 else stop, n - 1)
+        if start > stop:
+            return []
+        return list(itertools.islice(items, start, stop + 1))
+
+    async def list_length(self, key: str) -> int:
+        items = self._list(key)
+        return 0 if items is None else len(items)
+
+    async def publish(self, channel: str, data: bytes) -> int:
+        self._check_open()
+        return self.keyspace.publish(channel, data)
+
+    def subscribe(self, channel: str) -> _MemorySubscription:
+        return _MemorySubscription(self, channel)
+
+    async def scan(self, match: str, count: int) -> AsyncIterator[list[str]]:
+        self._check_open()
+        matches = compile_glob(match)
+        cursor = 0
+        while True:
+            keys, cursor = self.keyspace.walk(cursor, count)
+            yield [key for key in keys if matches(key)]
+            if cursor == 0:
+                return
+            # Let other tasks run between pages, as other clients do between SCAN calls.
+            await asyncio.sleep(0)
+            self._check_open()
+
+    async def unlink(self, keys: Sequence[str]) -> int:
+        self._check_open()
+        return sum(
+            1 for key in keys if self.keyspace.lookup(key) is not None and self.keyspace.remove(key)
+        )
+
+    async def aclose(self) -> None:
+        self._closed = True

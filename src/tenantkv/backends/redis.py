@@ -1,0 +1,344 @@
+"""The Redis backend: redis-py's asyncio client (hiredis parser) on one server.
+
+Every command goes through :meth:`RedisBackend._command`, which translates
+redis-py's exceptions into :mod:`tenantkv.errors` with the URL's password
+removed. Pub/sub uses one dedicated subscriber connection per backend, shared
+by all its subscriptions, read by one background task.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Iterator, Sequence
+from typing import Any, cast
+
+import redis.asyncio as aioredis
+from redis import exceptions as rexc
+from redis.asyncio.client import PubSub
+
+from ..errors import (
+    BackendError,
+    BackendUnavailableError,
+    InvalidURLError,
+    StoreClosedError,
+    WrongTypeError,
+)
+
+__all__ = ["RedisBackend", "translate_errors"]
+
+KEY_ENCODING = ("utf-8", "surrogateescape")
+
+# How long to wait for the server to confirm SUBSCRIBE / UNSUBSCRIBE.
+_PUBSUB_CONFIRM_S = 10.0
+
+
+def decode_key(raw: bytes | str) -> str:
+    return raw if isinstance(raw, str) else raw.decode(*KEY_ENCODING)
+
+
+@contextlib.contextmanager
+def translate_errors(url: str, command: str) -> Iterator[None]:
+    """Turn redis-py's exceptions into tenantkv's, naming ``url`` (already redacted)."""
+    try:
+        yield
+    except (rexc.ConnectionError, rexc.TimeoutError, OSError) as exc:
+        raise BackendUnavailableError(
+            f"{command} failed: cannot reach {url}: {exc}", url=url, command=command
+        ) from exc
+    except rexc.ResponseError as exc:
+        if str(exc).startswith("WRONGTYPE"):
+            raise WrongTypeError(
+                f"{command} failed on {url}: the key holds another kind of value ({exc})",
+                url=url,
+                command=command,
+            ) from exc
+        raise BackendError(f"{command} failed on {url}: {exc}", url=url, command=command) from exc
+    except rexc.RedisError as exc:
+        raise BackendError(f"{command} failed on {url}: {exc}", url=url, command=command) from exc
+
+
+class _SubscriberHub:
+    """One subscriber connection shared by all subscriptions of a backend."""
+
+    def __init__(self, client: aioredis.Redis, url: str) -> None:
+        self._client = client
+        self._url = url
+        self._pubsub: PubSub | None = None
+        self._reader: asyncio.Task[None] | None = None
+        self._queues: dict[str, list[asyncio.Queue[bytes | BaseException]]] = {}
+        self._confirmations: dict[tuple[str, str], asyncio.Future[None]] = {}
+        self._lock = asyncio.Lock()
+        self._failure: BaseException | None = None
+
+    @property
+    def subscription_count(self) -> int:
+        return sum(len(queues) for queues in self._queues.values())
+
+    async def _confirm(self, kind: str, channel: str) -> None:
+        """Send SUBSCRIBE/UNSUBSCRIBE and wait until the server acknowledges it."""
+        assert self._pubsub is not None
+        future = asyncio.get_running_loop().create_future()
+        self._confirmations[(kind, channel)] = future
+        try:
+            with translate_errors(self._url, kind.upper()):
+                if kind == "subscribe":
+                    await self._pubsub.subscribe(channel)
+                else:
+                    await self._pubsub.unsubscribe(channel)
+            if self._reader is None:
+                self._reader = asyncio.create_task(self._read(self._pubsub))
+            await asyncio.wait_for(asyncio.shield(future), _PUBSUB_CONFIRM_S)
+        except TimeoutError as exc:
+            raise BackendUnavailableError(
+                f"{kind.upper()} {channel!r} was not confirmed by {self._url}",
+                url=self._url,
+                command=kind.upper(),
+            ) from exc
+        finally:
+            self._confirmations.pop((kind, channel), None)
+
+    async def add(self, channel: str, queue: asyncio.Queue[bytes | BaseException]) -> None:
+        async with self._lock:
+            if self._failure is not None:
+                raise self._failure
+            queues = self._queues.setdefault(channel, [])
+            queues.append(queue)
+            if len(queues) > 1:
+                return
+            if self._pubsub is None:
+                self._pubsub = self._client.pubsub()
+            try:
+                await self._confirm("subscribe", channel)
+            except BaseException:
+                queues.remove(queue)
+                self._queues.pop(channel, None)
+                raise
+
+    async def remove(self, channel: str, queue: asyncio.Queue[bytes | BaseException]) -> None:
+        async with self._lock:
+            queues = self._queues.get(channel, [])
+            if queue in queues:
+                queues.remove(queue)
+            if queues:
+                return
+            self._queues.pop(channel, None)
+            if self._pubsub is not None and self._failure is None:
+                await self._confirm("unsubscribe", channel)
+
+    async def _read(self, pubsub: PubSub) -> None:
+        try:
+            while True:
+                message: dict[str, Any] | None = await pubsub.get_message(
+                    ignore_subscribe_messages=False, timeout=None
+                )
+                if message is None:
+                    continue
+                kind = message["type"]
+                channel = decode_key(message["channel"])
+                if kind == "message":
+                    for queue in self._queues.get(channel, ()):
+                        queue.put_nowait(message["data"])
+                elif kind in ("subscribe", "unsubscribe"):
+                    future = self._confirmations.get((kind, channel))
+                    if future is not None and not future.done():
+                        future.set_result(None)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            failure = BackendUnavailableError(
+                f"subscriber connection to {self._url} failed: {exc}",
+                url=self._url,
+                command="SUBSCRIBE",
+            )
+            failure.__cause__ = exc
+            self._failure = failure
+            for queues in self._queues.values():
+                for queue in queues:
+                    queue.put_nowait(failure)
+            for future in self._confirmations.values():
+                if not future.done():
+                    future.set_exception(failure)
+
+    async def aclose(self) -> None:
+        if self._reader is not None:
+            self._reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._reader
+            self._reader = None
+        if self._pubsub is not None:
+            with contextlib.suppress(Exception):
+                await self._pubsub.aclose()  # type: ignore[no-untyped-call]
+            self._pubsub = None
+        closed = StoreClosedError("the store was closed")
+        for queues in self._queues.values():
+            for queue in queues:
+                queue.put_nowait(closed)
+        self._queues.clear()
+
+
+class _RedisSubscription:
+    def __init__(self, hub: _SubscriberHub, channel: str) -> None:
+        self._hub = hub
+        self._channel = channel
+        self._queue: asyncio.Queue[bytes | BaseException] = asyncio.Queue()
+        self._entered = False
+
+    async def __aenter__(self) -> _RedisSubscription:
+        await self._hub.add(self._channel, self._queue)
+        self._entered = True
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        if self._entered:
+            self._entered = False
+            await self._hub.remove(self._channel, self._queue)
+
+    def __aiter__(self) -> _RedisSubscription:
+        return self
+
+    async def __anext__(self) -> bytes:
+        if not self._entered:
+            raise StoreClosedError("the subscription is not active (use 'async with')")
+        item = await self._queue.get()
+        if isinstance(item, BaseException):
+            raise item
+        return item
+
+
+class RedisBackend:
+    """A backend on one Redis server (``redis://`` or ``rediss://``)."""
+
+    def __init__(self, client: aioredis.Redis, *, url: str) -> None:
+        self._client = client
+        self._url = url
+        self._hub = _SubscriberHub(client, url)
+        self._closed = False
+
+    @classmethod
+    def from_url(cls, url: str, *, redacted_url: str, **options: Any) -> RedisBackend:
+        """Build a backend from a ``redis://`` URL; redis-py options may be given as keywords."""
+        try:
+            client = aioredis.Redis.from_url(
+                url,
+                decode_responses=False,
+                encoding_errors=KEY_ENCODING[1],
+                **options,
+            )
+        except (ValueError, TypeError) as exc:
+            raise InvalidURLError(f"invalid Redis URL {redacted_url}: {exc}") from exc
+        return cls(client, url=redacted_url)
+
+    @property
+    def url(self) -> str:
+        return self._url
+
+    @property
+    def client(self) -> aioredis.Redis:
+        """The underlying redis-py client (for diagnostics and tests)."""
+        return self._client
+
+    @property
+    def subscription_count(self) -> int:
+        return self._hub.subscription_count
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StoreClosedError(f"the backend for {self._url} is closed")
+
+    def _errors(self, command: str) -> contextlib.AbstractContextManager[None]:
+        self._check_open()
+        return translate_errors(self._url, command)
+
+    async def ping(self) -> None:
+        with self._errors("PING"):
+            await self._client.ping()
+
+    async def get(self, key: str) -> bytes | None:
+        with self._errors("GET"):
+            value = await self._client.get(key)
+        return cast("bytes | None", value)
+
+    async def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
+        if not keys:
+            return []
+        with self._errors("MGET"):
+            values = await self._client.mget(list(keys))
+        return cast("list[bytes | None]", values)
+
+    async def set(self, key: str, value: bytes, ttl_ms: int | None) -> None:
+        with self._errors("SET"):
+            await self._client.set(key, value, px=ttl_ms)
+
+    async def set_many(self, items: Sequence[tuple[str, bytes]], ttl_ms: int | None) -> None:
+        if not items:
+            return
+        with self._errors("SET"):
+            async with self._client.pipeline(transaction=True) as pipe:
+                for key, value in items:
+                    pipe.set(key, value, px=ttl_ms)
+                await pipe.execute()
+
+    async def delete(self, key: str) -> bool:
+        with self._errors("UNLINK"):
+            return bool(await self._client.unlink(key))
+
+    async def exists(self, key: str) -> bool:
+        with self._errors("EXISTS"):
+            return bool(await self._client.exists(key))
+
+    async def set_ttl(self, key: str, ttl_ms: int) -> bool:
+        with self._errors("PEXPIRE"):
+            return bool(await self._client.pexpire(key, ttl_ms))
+
+    async def get_ttl(self, key: str) -> int | None:
+        with self._errors("PTTL"):
+            ttl: int = await self._client.pttl(key)
+        return ttl if ttl >= 0 else None
+
+    async def list_push(self, key: str, value: bytes) -> int:
+        with self._errors("RPUSH"):
+            length: int = await self._client.rpush(key, value)
+        return length
+
+    async def list_range(self, key: str, start: int, stop: int) -> list[bytes]:
+        with self._errors("LRANGE"):
+            items = await self._client.lrange(key, start, stop)
+        return cast("list[bytes]", items)
+
+    async def list_length(self, key: str) -> int:
+        with self._errors("LLEN"):
+            length: int = await self._client.llen(key)
+        return length
+
+    async def publish(self, channel: str, data: bytes) -> int:
+        with self._errors("PUBLISH"):
+            receivers: int = await self._client.publish(channel, data)
+        return receivers
+
+    def subscribe(self, channel: str) -> _RedisSubscription:
+        self._check_open()
+        return _RedisSubscription(self._hub, channel)
+
+    async def scan(self, match: str, count: int) -> AsyncIterator[list[str]]:
+        cursor = 0
+        while True:
+            with self._errors("SCAN"):
+                cursor, keys = await self._client.scan(cursor=cursor, match=match, count=count)
+            yield [decode_key(key) for key in keys]
+            if cursor == 0:
+                return
+
+    async def unlink(self, keys: Sequence[str]) -> int:
+        if not keys:
+            return 0
+        with self._errors("UNLINK"):
+            removed: int = await self._client.unlink(*keys)
+        return removed
+
+    async def aclose(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        await self._hub.aclose()
+        await self._client.aclose()

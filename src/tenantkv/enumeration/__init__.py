@@ -1,0 +1,12 @@
+"""Enumeration strategies: how a store lists, counts and clears a tenant's keys.
+
+:class:`ScanEnumerator` walks the server's keyspace with a cursor; a store
+picks its strategy when it is opened.
+"""
+
+from __future__ import annotations
+
+from .base import KeyEnumerator
+from .scan import ScanEnumerator
+
+__all__ = ["KeyEnumerator", "ScanEnumerator"]

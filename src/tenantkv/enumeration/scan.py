@@ -1,0 +1,51 @@
+"""Enumeration by ``SCAN cursor MATCH <namespace><pattern> COUNT n``."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from ..backends.base import Backend
+from ..namespace import Namespace
+
+__all__ = ["ScanEnumerator"]
+
+
+class ScanEnumerator:
+    """Walks the whole keyspace with a cursor, keeping the tenant's matching keys.
+
+    Each server call visits about ``count`` keys, so none blocks the server
+    for long; the walk as a whole costs what the *whole keyspace* holds (the
+    index strategy costs what the tenant holds). SCAN may return a key more
+    than once, so the names already yielded are remembered for the length of
+    one enumeration.
+    """
+
+    def __init__(self, backend: Backend, namespace: Namespace) -> None:
+        self._backend = backend
+        self._namespace = namespace
+
+    def __repr__(self) -> str:
+        return f"ScanEnumerator(tenant={self._namespace.tenant!r})"
+
+    async def batches(self, pattern: str, count: int) -> AsyncIterator[list[str]]:
+        seen: set[str] = set()
+        relative = self._namespace.relative
+        async for page in self._backend.scan(self._namespace.match(pattern), count):
+            fresh = [key for key in dict.fromkeys(page) if key not in seen]
+            if fresh:
+                seen.update(fresh)
+                yield [relative(key) for key in fresh]
+
+    async def count(self, pattern: str, count: int) -> int:
+        total = 0
+        async for batch in self.batches(pattern, count):
+            total += len(batch)
+        return total
+
+    async def clear(self, count: int) -> int:
+        deleted = 0
+        # Deleting while walking is safe: SCAN still returns every key that
+        # stays present, and each page is at most about ``count`` keys.
+        async for page in self._backend.scan(self._namespace.match("*"), count):
+            deleted += await self._backend.unlink(page)
+        return deleted

@@ -1,0 +1,110 @@
+"""The exceptions tenantkv raises.
+
+Every error derives from :class:`TenantKVError`, so ``except TenantKVError``
+catches all of them. Input errors also derive from the built-in exception a
+Python user would expect, so ``except ValueError`` keeps working::
+
+    TenantKVError
+    ├── InvalidInputError
+    │   ├── InvalidValueError (ValueError)     value JSON cannot encode, bad TTL, bad count
+    │   ├── InvalidKeyError (ValueError)       empty key or pattern
+    │   ├── InvalidKeyTypeError (TypeError)    key, pattern or channel that is not a str
+    │   ├── InvalidTenantError (ValueError)    tenant ID outside the documented alphabet
+    │   └── InvalidURLError (ValueError)       unparsable URL, unknown scheme, bad option
+    ├── BackendError                           the server said no, or could not be reached
+    │   ├── BackendUnavailableError            connection refused, timed out, DNS failure
+    │   ├── WrongTypeError                     e.g. ``get`` on a key that holds a list
+    │   └── TopologyChangedError               the cluster changed under an enumeration
+    ├── DecodeError (ValueError)               stored bytes are not JSON this library wrote
+    └── StoreClosedError                       the store was used after ``aclose()``
+
+Errors raised at the backend edge carry the store's URL with its password
+removed, never the password itself.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BackendError",
+    "BackendUnavailableError",
+    "DecodeError",
+    "InvalidInputError",
+    "InvalidKeyError",
+    "InvalidKeyTypeError",
+    "InvalidTenantError",
+    "InvalidURLError",
+    "InvalidValueError",
+    "StoreClosedError",
+    "TenantKVError",
+    "TopologyChangedError",
+    "WrongTypeError",
+]
+
+
+class TenantKVError(Exception):
+    """Root of every error raised by tenantkv."""
+
+
+class InvalidInputError(TenantKVError):
+    """An argument was rejected before anything was sent to the backend."""
+
+
+class InvalidValueError(InvalidInputError, ValueError):
+    """A value, TTL or count that the store cannot accept."""
+
+
+class InvalidKeyError(InvalidInputError, ValueError):
+    """A key or pattern that is empty or otherwise unusable."""
+
+
+class InvalidKeyTypeError(InvalidInputError, TypeError):
+    """A key, pattern or channel name that is not a ``str``."""
+
+
+class InvalidTenantError(InvalidInputError, ValueError):
+    """A tenant ID (or app prefix) outside the allowed alphabet."""
+
+
+class InvalidURLError(InvalidInputError, ValueError):
+    """A store URL that cannot be parsed, has an unknown scheme or a bad option."""
+
+
+class BackendError(TenantKVError):
+    """The backend failed to carry out a command.
+
+    ``url`` is the store URL without its password; ``command`` names the
+    failing operation where it is known.
+    """
+
+    def __init__(self, message: str, *, url: str = "", command: str = "") -> None:
+        super().__init__(message)
+        self.url = url
+        self.command = command
+
+
+class BackendUnavailableError(BackendError):
+    """The server could not be reached (refused, timed out, unknown host)."""
+
+
+class WrongTypeError(BackendError):
+    """The key holds a different kind of value (a list read as a value, or the reverse)."""
+
+
+class TopologyChangedError(BackendError):
+    """The cluster changed in a way that made a running enumeration unreliable.
+
+    Raised instead of returning a partial result; a new enumeration after the
+    change completes normally.
+    """
+
+
+class DecodeError(TenantKVError, ValueError):
+    """Bytes stored under a key are not valid JSON (written by someone else)."""
+
+    def __init__(self, message: str, *, key: str) -> None:
+        super().__init__(message)
+        self.key = key
+
+
+class StoreClosedError(TenantKVError):
+    """The store was used after ``aclose()``."""

@@ -1,0 +1,168 @@
+"""The front door: ``open_store(url, tenant=...)`` and its URL scheme table.
+
+Store options may be given as keyword arguments or as URL query parameters
+(keywords win); every other query parameter and keyword goes to the backend
+(for Redis: redis-py's connection options such as ``socket_timeout``).
+
+========== ================= ===================================================
+option     default           meaning
+========== ================= ===================================================
+prefix     ``tkv``           app prefix in front of every tenant namespace
+count      ``1000``          keys visited per enumeration command (SCAN COUNT)
+========== ================= ===================================================
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Generator
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from .backends.base import Backend
+from .backends.memory import MemoryBackend, MemoryKeyspace
+from .backends.redis import RedisBackend
+from .enumeration import ScanEnumerator
+from .errors import InvalidURLError
+from .namespace import DEFAULT_PREFIX, Namespace, validate_tenant
+from .store import DEFAULT_COUNT, TenantStore, check_count
+
+__all__ = ["SCHEMES", "open_store", "redact_url"]
+
+DEFAULT_URL = "memory://"
+
+
+def redact_url(url: str) -> str:
+    """``url`` with its password replaced by ``***`` (safe to log or show)."""
+    try:
+        parts = urlsplit(url)
+        password = parts.password
+    except ValueError:
+        return "<unparsable URL>"
+    if password is None:
+        return url
+    user = parts.username or ""
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+
+
+@dataclass(frozen=True, slots=True)
+class StoreURL:
+    """A parsed store URL: the backend part and the options found in its query."""
+
+    scheme: str
+    #: The URL without tenantkv's own options (what the backend receives).
+    url: str
+    redacted: str
+    store_options: dict[str, str]
+    backend_query: dict[str, str]
+
+
+BackendFactory = Callable[[StoreURL, dict[str, Any]], Awaitable[Backend]]
+
+
+async def _open_memory(url: StoreURL, options: dict[str, Any]) -> Backend:
+    if options or url.backend_query:
+        unknown = sorted({*options, *url.backend_query})
+        raise InvalidURLError(f"memory:// takes no backend options, got {unknown}")
+    parts = urlsplit(url.url)
+    name = parts.netloc + parts.path
+    return MemoryBackend(MemoryKeyspace.shared(name), url=url.redacted)
+
+
+async def _open_redis(url: StoreURL, options: dict[str, Any]) -> Backend:
+    options.setdefault("socket_connect_timeout", 5.0)
+    backend = RedisBackend.from_url(url.url, redacted_url=url.redacted, **options)
+    try:
+        await backend.ping()
+    except BaseException:
+        await backend.aclose()
+        raise
+    return backend
+
+
+#: URL scheme -> backend factory. A new backend is one module plus one line here.
+SCHEMES: dict[str, BackendFactory] = {
+    "memory": _open_memory,
+    "redis": _open_redis,
+    "rediss": _open_redis,
+}
+
+_STORE_OPTIONS = ("prefix", "count")
+
+
+def parse_url(url: object) -> StoreURL:
+    if not isinstance(url, str):
+        raise InvalidURLError(f"store URL must be a str, not {type(url).__name__}")
+    redacted = redact_url(url)
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError as exc:
+        raise InvalidURLError(f"cannot parse store URL {redacted}: {exc}") from exc
+    scheme = parts.scheme.lower()
+    if scheme not in SCHEMES:
+        known = ", ".join(f"{name}://" for name in SCHEMES)
+        raise InvalidURLError(f"unknown scheme in store URL {redacted}: use one of {known}")
+    query = dict(parse_qsl(parts.query, keep_blank_values=True))
+    backend_query = {k: v for k, v in query.items() if k not in _STORE_OPTIONS}
+    backend_url = urlunsplit(parts._replace(query=urlencode(backend_query)))
+    store_query = {k: v for k, v in query.items() if k in _STORE_OPTIONS}
+    return StoreURL(scheme, backend_url, redact_url(backend_url), store_query, backend_query)
+
+
+def _count_option(value: object) -> int:
+    if isinstance(value, str):
+        try:
+            value = int(value)
+        except ValueError:
+            raise InvalidURLError(f"count must be a positive integer, not {value!r}") from None
+    return check_count(value)
+
+
+async def _open(url: object, tenant: object, options: dict[str, Any]) -> TenantStore:
+    validate_tenant(tenant)
+    assert isinstance(tenant, str)
+    parsed = parse_url(url)
+    merged: dict[str, Any] = dict(parsed.store_options)
+    merged.update({k: options.pop(k) for k in _STORE_OPTIONS if k in options})
+    namespace = Namespace(tenant, merged.get("prefix", DEFAULT_PREFIX))
+    count = _count_option(merged.get("count", DEFAULT_COUNT))
+    backend = await SCHEMES[parsed.scheme](parsed, options)
+    return TenantStore(backend, namespace, ScanEnumerator(backend, namespace), count=count)
+
+
+class StoreOpener:
+    """What :func:`open_store` returns: ``await`` it, or use it with ``async with``."""
+
+    def __init__(self, url: object, tenant: object, options: dict[str, Any]) -> None:
+        self._args = (url, tenant, options)
+        self._store: TenantStore | None = None
+
+    def __await__(self) -> Generator[Any, None, TenantStore]:
+        return _open(*self._args).__await__()
+
+    async def __aenter__(self) -> TenantStore:
+        self._store = await _open(*self._args)
+        return self._store
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        if self._store is not None:
+            await self._store.aclose()
+
+
+def open_store(url: str = DEFAULT_URL, *, tenant: str, **options: Any) -> StoreOpener:
+    """Open the store of ``tenant`` at ``url``.
+
+    ``async with open_store("redis://localhost:6379/0", tenant="shop-1") as store: ...``
+    or ``store = await open_store(...)`` and later ``await store.aclose()``.
+
+    Schemes: ``memory://[name]`` (in-process, shared by name within the
+    process), ``redis://`` and ``rediss://`` (user, password, db and TLS from
+    the URL). Options: see the module docstring. Raises
+    :class:`~tenantkv.errors.InvalidTenantError`,
+    :class:`~tenantkv.errors.InvalidURLError`, or
+    :class:`~tenantkv.errors.BackendUnavailableError` when the server does not
+    answer.
+    """
+    return StoreOpener(url, tenant, dict(options))

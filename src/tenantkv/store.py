@@ -1,0 +1,313 @@
+"""The tenant-scoped store: the object users hold.
+
+:class:`TenantStore` validates every argument, applies the tenant namespace
+once, encodes values as JSON, and only then calls its backend, so a rejected
+call writes nothing. Listing, counting and clearing go through the store's
+enumeration strategy (:mod:`tenantkv.enumeration`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from . import codec
+from .backends.base import Backend, Subscription
+from .enumeration.base import KeyEnumerator
+from .errors import (
+    InvalidKeyError,
+    InvalidKeyTypeError,
+    InvalidValueError,
+    StoreClosedError,
+)
+from .namespace import Namespace
+
+__all__ = ["DEFAULT_COUNT", "LIST_SLICE", "MAX_TTL_MS", "StoreStats", "TenantStore"]
+
+#: Default SCAN COUNT (and index chunk size). At 1,000,000 keys COUNT 1000
+#: lists as fast as KEYS within ~20 % while every server call stays under
+#: ~1 ms; COUNT 10000 makes single calls of ~5 ms, COUNT 100 is 2.5x slower.
+DEFAULT_COUNT = 1000
+#: How many list items ``list_get_all`` reads per LRANGE.
+LIST_SLICE = 1000
+#: Largest accepted TTL (about 8,900 years), far below what overflows Redis.
+MAX_TTL_MS = 2**48
+
+
+@dataclass(frozen=True, slots=True)
+class StoreStats:
+    """What :meth:`TenantStore.stats` reports."""
+
+    tenant: str
+    #: Keys the tenant holds now (expired keys excluded).
+    keys: int
+    #: Subscriptions open through this store.
+    subscriptions: int
+
+
+def check_key(key: object, what: str = "key") -> str:
+    if not isinstance(key, str):
+        raise InvalidKeyTypeError(f"{what} must be a str, not {type(key).__name__}")
+    if not key:
+        raise InvalidKeyError(f"{what} must not be empty")
+    return key
+
+
+def check_ttl(ttl_ms: object) -> int:
+    if isinstance(ttl_ms, bool) or not isinstance(ttl_ms, int):
+        raise InvalidValueError(f"ttl_ms must be a positive int (milliseconds), not {ttl_ms!r}")
+    if not 0 < ttl_ms <= MAX_TTL_MS:
+        raise InvalidValueError(f"ttl_ms must be between 1 and {MAX_TTL_MS}, not {ttl_ms}")
+    return ttl_ms
+
+
+def check_count(count: object) -> int:
+    if isinstance(count, bool) or not isinstance(count, int) or count <= 0:
+        raise InvalidValueError(f"count must be a positive int, not {count!r}")
+    return count
+
+
+def check_index(index: object, what: str) -> int:
+    if isinstance(index, bool) or not isinstance(index, int):
+        raise InvalidKeyTypeError(f"{what} must be an int, not {type(index).__name__}")
+    return index
+
+
+class TenantStore:
+    """One tenant's view of a key-value store.
+
+    Keys are ``str`` relative to the tenant; values are anything JSON can
+    encode; TTLs are integer milliseconds. Open one with
+    :func:`tenantkv.open_store`.
+    """
+
+    def __init__(
+        self,
+        backend: Backend,
+        namespace: Namespace,
+        enumerator: KeyEnumerator,
+        *,
+        count: int = DEFAULT_COUNT,
+    ) -> None:
+        self._backend = backend
+        self._namespace = namespace
+        self._enumerator = enumerator
+        self._count = check_count(count)
+        self._closed = False
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else "open"
+        return (
+            f"TenantStore(tenant={self.tenant!r}, url={self._backend.url!r}, "
+            f"enumerator={self._enumerator!r}, count={self._count}, {state})"
+        )
+
+    @property
+    def tenant(self) -> str:
+        return self._namespace.tenant
+
+    @property
+    def namespace(self) -> Namespace:
+        return self._namespace
+
+    @property
+    def backend(self) -> Backend:
+        return self._backend
+
+    @property
+    def url(self) -> str:
+        """The store's URL, without password."""
+        return self._backend.url
+
+    @property
+    def count(self) -> int:
+        """The default COUNT for enumeration commands."""
+        return self._count
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StoreClosedError(f"store for tenant {self.tenant!r} is closed")
+
+    def _key(self, key: object, what: str = "key") -> str:
+        self._check_open()
+        return self._namespace.key(check_key(key, what))
+
+    # -- lifecycle --------------------------------------------------------
+    async def aclose(self) -> None:
+        """Close the store's connections. Idempotent."""
+        if not self._closed:
+            self._closed = True
+            await self._backend.aclose()
+
+    async def __aenter__(self) -> TenantStore:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    # -- values -----------------------------------------------------------
+    async def set(self, key: str, value: Any, *, ttl_ms: int | None = None) -> None:
+        """Store ``value`` under ``key``; with ``ttl_ms`` it expires after that many ms.
+
+        Value and TTL are written by one command. Overwriting a key without
+        ``ttl_ms`` removes any TTL it had (as Redis ``SET`` does).
+        """
+        physical = self._key(key)
+        ttl = None if ttl_ms is None else check_ttl(ttl_ms)
+        await self._backend.set(physical, codec.encode(value), ttl)
+
+    async def get(self, key: str) -> Any:
+        """The value under ``key``, or ``None`` when it is missing or expired.
+
+        Raises :class:`~tenantkv.errors.WrongTypeError` when the key holds a
+        list and :class:`~tenantkv.errors.DecodeError` when it holds bytes
+        that are not JSON.
+        """
+        physical = self._key(key)
+        raw = await self._backend.get(physical)
+        return None if raw is None else codec.decode(raw, key=key)
+
+    async def get_many(self, keys: Iterable[str]) -> list[Any]:
+        """Values of ``keys`` in order (``None`` for missing ones), in one round trip."""
+        names = list(keys)
+        physical = [self._key(key) for key in names]
+        raws = await self._backend.get_many(physical)
+        return [
+            None if raw is None else codec.decode(raw, key=k)
+            for k, raw in zip(names, raws, strict=True)
+        ]
+
+    async def set_many(self, mapping: Mapping[str, Any], *, ttl_ms: int | None = None) -> None:
+        """Store every item of ``mapping`` (same TTL for all) in one round trip, all or none."""
+        ttl = None if ttl_ms is None else check_ttl(ttl_ms)
+        items = [(self._key(key), codec.encode(value)) for key, value in mapping.items()]
+        await self._backend.set_many(items, ttl)
+
+    async def delete(self, key: str) -> bool:
+        """Delete ``key`` (value or list); true when it existed."""
+        return await self._backend.delete(self._key(key))
+
+    async def exists(self, key: str) -> bool:
+        return await self._backend.exists(self._key(key))
+
+    async def set_ttl(self, key: str, ttl_ms: int) -> bool:
+        """Make ``key`` expire ``ttl_ms`` ms from now; false when it does not exist."""
+        physical = self._key(key)
+        return await self._backend.set_ttl(physical, check_ttl(ttl_ms))
+
+    async def get_ttl(self, key: str) -> int | None:
+        """Remaining time to live in ms; ``None`` when the key is missing or has no TTL."""
+        return await self._backend.get_ttl(self._key(key))
+
+    # -- lists ------------------------------------------------------------
+    async def list_push(self, key: str, value: Any) -> int:
+        """Append ``value`` to the list at ``key`` (created if missing); the new length."""
+        physical = self._key(key)
+        return await self._backend.list_push(physical, codec.encode(value))
+
+    async def list_range(self, key: str, start: int, stop: int) -> list[Any]:
+        """Items ``start`` to ``stop`` inclusive; negative indexes count from the end."""
+        physical = self._key(key)
+        first, last = check_index(start, "start"), check_index(stop, "stop")
+        raws = await self._backend.list_range(physical, first, last)
+        return [codec.decode(raw, key=key) for raw in raws]
+
+    async def list_get_all(self, key: str, *, slice_size: int = LIST_SLICE) -> list[Any]:
+        """Every item of the list, read ``slice_size`` items per command (never one huge LRANGE)."""
+        physical = self._key(key)
+        size = check_count(slice_size)
+        items: list[Any] = []
+        start = 0
+        while True:
+            raws = await self._backend.list_range(physical, start, start + size - 1)
+            items.extend(codec.decode(raw, key=key) for raw in raws)
+            if len(raws) < size:
+                return items
+            start += size
+
+    async def list_length(self, key: str) -> int:
+        return await self._backend.list_length(self._key(key))
+
+    # -- pub/sub ----------------------------------------------------------
+    async def publish(self, channel: str, data: Any) -> int:
+        """Send ``data`` (JSON) on the tenant's ``channel``; the subscriber connections reached."""
+        physical = self._key(channel, "channel")
+        return await self._backend.publish(physical, codec.encode(data))
+
+    def subscribe(self, channel: str) -> TenantSubscription:
+        """Subscribe to the tenant's ``channel``.
+
+        Use as ``async with store.subscribe("updates") as sub: async for msg in sub: ...``;
+        the subscription is confirmed by the server when the ``async with``
+        is entered and removed when it is left.
+        """
+        physical = self._key(channel, "channel")
+        return TenantSubscription(self._backend.subscribe(physical), channel)
+
+    # -- enumeration ------------------------------------------------------
+    def _pattern_and_count(self, pattern: object, count: object) -> tuple[str, int]:
+        self._check_open()
+        return check_key(pattern, "pattern"), self._count if count is None else check_count(count)
+
+    async def iter_keys(
+        self, pattern: str = "*", *, count: int | None = None
+    ) -> AsyncIterator[str]:
+        """Stream the tenant's keys matching the Redis glob ``pattern``, each once.
+
+        ``count`` (default: the store's) bounds how many keys each server
+        command visits. Escape glob characters with
+        :func:`tenantkv.escape_glob` to match them literally.
+        """
+        checked, per_call = self._pattern_and_count(pattern, count)
+        async for batch in self._enumerator.batches(checked, per_call):
+            for key in batch:
+                yield key
+
+    async def keys(self, pattern: str = "*", *, count: int | None = None) -> list[str]:
+        """All matching keys as a list (use :meth:`iter_keys` for large tenants)."""
+        checked, per_call = self._pattern_and_count(pattern, count)
+        out: list[str] = []
+        async for batch in self._enumerator.batches(checked, per_call):
+            out.extend(batch)
+        return out
+
+    async def count_keys(self, pattern: str = "*", *, count: int | None = None) -> int:
+        """How many keys match ``pattern``."""
+        checked, per_call = self._pattern_and_count(pattern, count)
+        return await self._enumerator.count(checked, per_call)
+
+    async def clear(self, *, count: int | None = None) -> int:
+        """Delete every key of the tenant, in batches of about ``count``; how many were deleted."""
+        _, per_call = self._pattern_and_count("*", count)
+        return await self._enumerator.clear(per_call)
+
+    async def stats(self) -> StoreStats:
+        """The tenant's key count and this store's open subscriptions."""
+        keys = await self.count_keys()
+        return StoreStats(self.tenant, keys, self._backend.subscription_count)
+
+
+class TenantSubscription:
+    """An open subscription yielding decoded messages; leave the ``async with`` to unsubscribe."""
+
+    def __init__(self, inner: Subscription, channel: str) -> None:
+        self._inner = inner
+        self.channel = channel
+
+    def __repr__(self) -> str:
+        return f"TenantSubscription(channel={self.channel!r})"
+
+    async def __aenter__(self) -> TenantSubscription:
+        await self._inner.__aenter__()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self._inner.__aexit__(*exc_info)
+
+    def __aiter__(self) -> TenantSubscription:
+        return self
+
+    async def __anext__(self) -> Any:
+        raw = await self._inner.__anext__()
+        return codec.decode(raw, key=self.channel)
