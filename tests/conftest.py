@@ -1,0 +1,91 @@
+"""Shared fixtures: private Redis servers and one store fixture parametrized over every backend.
+
+Every test that takes ``store`` or ``open_tenant`` runs once per entry of
+:data:`STORE_KINDS`. Servers are private ``redis-server`` processes on free
+loopback ports (never the machine's shared Redis), started once per session
+and stopped by PID; tests are isolated by fresh tenant IDs, never by FLUSHALL.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+import tenantkv
+from tenantkv.localredis import RedisServer
+
+#: Server settings for the shared test server: no persistence (localredis adds
+#: it), a SLOWLOG that records every command over 10 ms.
+SERVER_ARGS = ("--slowlog-log-slower-than", "10000", "--slowlog-max-len", "1024")
+
+
+@dataclass(frozen=True)
+class StoreKind:
+    """One way of opening a store that the contract suite must hold for."""
+
+    name: str
+    #: Fixture name giving the server (``None`` for in-process backends).
+    server_fixture: str | None
+    options: dict[str, Any] = field(default_factory=dict)
+    marks: tuple[pytest.MarkDecorator, ...] = ()
+
+
+STORE_KINDS: list[StoreKind] = [
+    StoreKind("memory", None),
+    StoreKind("redis", "redis_server", marks=(pytest.mark.redis,)),
+]
+
+
+def new_tenant(label: str = "t") -> str:
+    return f"{label}-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    with RedisServer(extra_args=SERVER_ARGS) as server:
+        yield server
+
+
+@pytest.fixture(params=[pytest.param(k, id=k.name, marks=k.marks) for k in STORE_KINDS])
+def store_kind(request: pytest.FixtureRequest) -> StoreKind:
+    kind: StoreKind = request.param
+    return kind
+
+
+@pytest.fixture
+def store_url(store_kind: StoreKind, request: pytest.FixtureRequest) -> str:
+    """A URL for the kind: one fresh memory keyspace per test, or the session's server."""
+    if store_kind.server_fixture is None:
+        return f"memory://test-{uuid.uuid4().hex}"
+    server = request.getfixturevalue(store_kind.server_fixture)
+    url: str = server.url
+    return url
+
+
+OpenTenant = Callable[..., Awaitable[tenantkv.TenantStore]]
+
+
+@pytest.fixture
+async def open_tenant(store_url: str, store_kind: StoreKind) -> AsyncIterator[OpenTenant]:
+    """Open stores of any tenant on this test's URL; all are closed at teardown."""
+    opened: list[tenantkv.TenantStore] = []
+
+    async def open_(tenant: str | None = None, **options: Any) -> tenantkv.TenantStore:
+        merged = {**store_kind.options, **options}
+        store = await tenantkv.open_store(store_url, tenant=tenant or new_tenant(), **merged)
+        opened.append(store)
+        return store
+
+    yield open_
+    for store in opened:
+        await store.aclose()
+
+
+@pytest.fixture
+async def store(open_tenant: OpenTenant) -> tenantkv.TenantStore:
+    """A store of a fresh tenant."""
+    return await open_tenant()
