@@ -1,0 +1,194 @@
+"""Bad input is refused with the library's own errors, before anything is written."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pytest
+
+import tenantkv
+from tenantkv import TenantStore
+from tenantkv.localredis import free_port
+
+from .conftest import new_tenant
+
+
+async def assert_nothing_written(store: TenantStore) -> None:
+    assert await store.keys() == []
+
+
+NOT_JSON: list[Any] = [object(), math.nan, math.inf, {"a": {1, 2}}, b"raw bytes", [1, object()]]
+
+
+@pytest.mark.parametrize("value", NOT_JSON, ids=lambda v: type(v).__name__)
+async def test_value_json_cannot_encode(store: TenantStore, value: Any) -> None:
+    with pytest.raises(tenantkv.InvalidValueError) as info:
+        await store.set("k", value)
+    assert isinstance(info.value, ValueError)
+    with pytest.raises(tenantkv.InvalidValueError):
+        await store.set_many({"good": 1, "bad": value, "also-good": 2})
+    with pytest.raises(tenantkv.InvalidValueError):
+        await store.list_push("l", value)
+    with pytest.raises(tenantkv.InvalidValueError):
+        await store.publish("ch", value)
+    await assert_nothing_written(store)
+
+
+BAD_TTLS: list[Any] = [0, -1, 1.5, True, "100", None, 2**60]
+
+
+@pytest.mark.parametrize("ttl", BAD_TTLS, ids=repr)
+async def test_ttl_that_is_not_a_positive_int(store: TenantStore, ttl: Any) -> None:
+    if ttl is not None:  # None means "no TTL" for set, but is refused by set_ttl
+        with pytest.raises(tenantkv.InvalidValueError):
+            await store.set("k", 1, ttl_ms=ttl)
+        with pytest.raises(tenantkv.InvalidValueError):
+            await store.set_many({"a": 1}, ttl_ms=ttl)
+        await assert_nothing_written(store)
+    await store.set("kept", 1, ttl_ms=60_000)
+    with pytest.raises(tenantkv.InvalidValueError):
+        await store.set_ttl("kept", ttl)
+    remaining = await store.get_ttl("kept")
+    assert remaining is not None
+    assert remaining > 50_000
+
+
+async def test_empty_key(store: TenantStore) -> None:
+    with pytest.raises(tenantkv.InvalidKeyError) as info:
+        await store.set("", 1)
+    assert isinstance(info.value, ValueError)
+    with pytest.raises(tenantkv.InvalidKeyError):
+        await store.set_many({"ok": 1, "": 2})
+    with pytest.raises(tenantkv.InvalidKeyError):
+        await store.list_push("", 1)
+    with pytest.raises(tenantkv.InvalidKeyError):
+        await store.get("")
+    with pytest.raises(tenantkv.InvalidKeyError):
+        await store.publish("", 1)
+    await assert_nothing_written(store)
+
+
+@pytest.mark.parametrize("key", [1, b"k", None, ("t",)], ids=repr)
+async def test_key_that_is_not_a_str(store: TenantStore, key: Any) -> None:
+    with pytest.raises(tenantkv.InvalidKeyTypeError) as info:
+        await store.set(key, 1)
+    assert isinstance(info.value, TypeError)
+    with pytest.raises(tenantkv.InvalidKeyTypeError):
+        await store.set_many({"ok": 1, key: 2})
+    with pytest.raises(tenantkv.InvalidKeyTypeError):
+        await store.list_push(key, 1)
+    with pytest.raises(tenantkv.InvalidKeyTypeError):
+        await store.get_many(["ok", key])
+    with pytest.raises(tenantkv.InvalidKeyTypeError):
+        store.subscribe(key)
+    await assert_nothing_written(store)
+
+
+@pytest.mark.parametrize("pattern", [1, b"*", None], ids=repr)
+async def test_pattern_that_is_not_a_str(store: TenantStore, pattern: Any) -> None:
+    await store.set("k", 1)
+    with pytest.raises(tenantkv.InvalidKeyTypeError):
+        await store.keys(pattern)
+    with pytest.raises(tenantkv.InvalidKeyTypeError):
+        await store.count_keys(pattern)
+    with pytest.raises(tenantkv.InvalidKeyTypeError):
+        [key async for key in store.iter_keys(pattern)]
+    with pytest.raises(tenantkv.InvalidKeyError):
+        await store.keys("")
+    assert await store.keys() == ["k"]
+
+
+@pytest.mark.parametrize("count", [0, -5, 2.0, "10", True], ids=repr)
+async def test_count_that_is_not_a_positive_int(store: TenantStore, count: Any) -> None:
+    await store.set("k", 1)
+    with pytest.raises(tenantkv.InvalidValueError):
+        await store.keys(count=count)
+    with pytest.raises(tenantkv.InvalidValueError):
+        await store.clear(count=count)
+    assert await store.keys() == ["k"]
+
+
+@pytest.mark.parametrize("index", [1.0, "0", None], ids=repr)
+async def test_list_range_index_that_is_not_an_int(store: TenantStore, index: Any) -> None:
+    await store.list_push("l", 1)
+    with pytest.raises(tenantkv.InvalidKeyTypeError):
+        await store.list_range("l", index, -1)
+
+
+HOSTILE_TENANTS: list[Any] = [
+    "",
+    "*",
+    "a*",
+    "a?",
+    "a[b]",
+    "a\\b",
+    "a:b",
+    "a}b",
+    "{a}",
+    "a#b",
+    "a b",
+    "a/b",
+    "ümlaut",
+    "a\nb",
+    "x" * 129,
+    None,
+    5,
+    b"bytes",
+]
+
+
+@pytest.mark.parametrize("tenant", HOSTILE_TENANTS, ids=repr)
+async def test_hostile_tenant_ids_are_rejected(store_url: str, tenant: Any) -> None:
+    with pytest.raises(tenantkv.InvalidTenantError) as info:
+        await tenantkv.open_store(store_url, tenant=tenant)
+    assert isinstance(info.value, ValueError)
+    assert "allowed are" in str(info.value)
+
+
+@pytest.mark.parametrize("prefix", ["", "a{b", "a*", "a b", "x" * 65])
+async def test_bad_app_prefix_is_rejected(store_url: str, prefix: str) -> None:
+    with pytest.raises(tenantkv.InvalidTenantError):
+        await tenantkv.open_store(store_url, tenant="t", prefix=prefix)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "mongodb://localhost",
+        "",
+        "localhost:6379",
+        "redis://localhost:notaport/0",
+        "memory://x?unknown=1",
+        "redis://127.0.0.1:1/0?count=zero",
+    ],
+)
+async def test_bad_url_or_unknown_scheme(url: str) -> None:
+    with pytest.raises(tenantkv.InvalidURLError) as info:
+        await tenantkv.open_store(url, tenant="t")
+    assert isinstance(info.value, ValueError)
+
+
+async def test_url_that_is_not_a_str() -> None:
+    with pytest.raises(tenantkv.InvalidURLError):
+        await tenantkv.open_store(b"memory://", tenant="t")  # type: ignore[arg-type]
+
+
+@pytest.mark.redis
+async def test_unreachable_server_names_url_without_password() -> None:
+    port = free_port()
+    url = f"redis://app:s3cretpw@127.0.0.1:{port}/0"
+    with pytest.raises(tenantkv.BackendUnavailableError) as info:
+        await tenantkv.open_store(url, tenant=new_tenant())
+    message = str(info.value)
+    assert f"127.0.0.1:{port}" in message
+    assert "s3cretpw" not in message
+    assert "s3cretpw" not in info.value.url
+    assert info.value.url == f"redis://app:***@127.0.0.1:{port}/0"
+    assert isinstance(info.value, tenantkv.TenantKVError)
+
+
+def test_redact_url() -> None:
+    assert tenantkv.redact_url("redis://:pw@h:1/0") == "redis://:***@h:1/0"
+    assert tenantkv.redact_url("rediss://u:pw@h/0?x=1") == "rediss://u:***@h/0?x=1"
+    assert tenantkv.redact_url("redis://h:1") == "redis://h:1"
