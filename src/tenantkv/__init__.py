@@ -6,10 +6,12 @@ here. See README.md for the key layout and the options.
 
 from __future__ import annotations
 
+from .enumeration import IndexReport
 from .errors import (
     BackendError,
     BackendUnavailableError,
     DecodeError,
+    IndexNotEnabledError,
     InvalidInputError,
     InvalidKeyError,
     InvalidKeyTypeError,
@@ -33,6 +35,8 @@ __all__ = [
     "BackendError",
     "BackendUnavailableError",
     "DecodeError",
+    "IndexNotEnabledError",
+    "IndexReport",
     "InvalidInputError",
     "InvalidKeyError",
     "InvalidKeyTypeError",

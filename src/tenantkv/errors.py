@@ -16,6 +16,7 @@ Python user would expect, so ``except ValueError`` keeps working::
     │   ├── WrongTypeError                     e.g. ``get`` on a key that holds a list
     │   └── TopologyChangedError               the cluster changed under an enumeration
     ├── DecodeError (ValueError)               stored bytes are not JSON this library wrote
+    ├── IndexNotEnabledError                   index maintenance on a store without the index
     └── StoreClosedError                       the store was used after ``aclose()``
 
 Errors raised at the backend edge carry the store's URL with its password
@@ -28,6 +29,7 @@ __all__ = [
     "BackendError",
     "BackendUnavailableError",
     "DecodeError",
+    "IndexNotEnabledError",
     "InvalidInputError",
     "InvalidKeyError",
     "InvalidKeyTypeError",
@@ -104,6 +106,10 @@ class DecodeError(TenantKVError, ValueError):
     def __init__(self, message: str, *, key: str) -> None:
         super().__init__(message)
         self.key = key
+
+
+class IndexNotEnabledError(TenantKVError):
+    """``reindex``/``verify_index``/``prune_index`` on a store opened without ``index=True``."""
 
 
 class StoreClosedError(TenantKVError):

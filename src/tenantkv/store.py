@@ -3,7 +3,9 @@
 :class:`TenantStore` validates every argument, applies the tenant namespace
 once, encodes values as JSON, and only then calls its backend, so a rejected
 call writes nothing. Listing, counting and clearing go through the store's
-enumeration strategy (:mod:`tenantkv.enumeration`).
+enumeration strategy (:mod:`tenantkv.enumeration`); every write goes
+through its writer: the backend itself, or, with the key index on, the
+backend's index, which changes data and index together.
 """
 
 from __future__ import annotations
@@ -14,8 +16,11 @@ from typing import Any
 
 from . import codec
 from .backends.base import Backend, Subscription
+from .backends.keyindex import KeyWriter
 from .enumeration.base import KeyEnumerator
+from .enumeration.index import DEFAULT_MAX_REPORTED, IndexEnumerator, IndexReport
 from .errors import (
+    IndexNotEnabledError,
     InvalidKeyError,
     InvalidKeyTypeError,
     InvalidValueError,
@@ -80,6 +85,10 @@ class TenantStore:
     Keys are ``str`` relative to the tenant; values are anything JSON can
     encode; TTLs are integer milliseconds. Open one with
     :func:`tenantkv.open_store`.
+
+    ``writer`` receives every write (default: ``backend``); an indexed store
+    gets the backend's key index as writer and an
+    :class:`~tenantkv.enumeration.IndexEnumerator` over the same index.
     """
 
     def __init__(
@@ -89,10 +98,12 @@ class TenantStore:
         enumerator: KeyEnumerator,
         *,
         count: int = DEFAULT_COUNT,
+        writer: KeyWriter | None = None,
     ) -> None:
         self._backend = backend
         self._namespace = namespace
         self._enumerator = enumerator
+        self._writer: KeyWriter = backend if writer is None else writer
         self._count = check_count(count)
         self._closed = False
 
@@ -155,7 +166,7 @@ class TenantStore:
         """
         physical = self._key(key)
         ttl = None if ttl_ms is None else check_ttl(ttl_ms)
-        await self._backend.set(physical, codec.encode(value), ttl)
+        await self._writer.set(physical, codec.encode(value), ttl)
 
     async def get(self, key: str) -> Any:
         """The value under ``key``, or ``None`` when it is missing or expired.
@@ -182,11 +193,11 @@ class TenantStore:
         """Store every item of ``mapping`` (same TTL for all) in one round trip, all or none."""
         ttl = None if ttl_ms is None else check_ttl(ttl_ms)
         items = [(self._key(key), codec.encode(value)) for key, value in mapping.items()]
-        await self._backend.set_many(items, ttl)
+        await self._writer.set_many(items, ttl)
 
     async def delete(self, key: str) -> bool:
         """Delete ``key`` (value or list); true when it existed."""
-        return await self._backend.delete(self._key(key))
+        return await self._writer.delete(self._key(key))
 
     async def exists(self, key: str) -> bool:
         return await self._backend.exists(self._key(key))
@@ -194,7 +205,7 @@ class TenantStore:
     async def set_ttl(self, key: str, ttl_ms: int) -> bool:
         """Make ``key`` expire ``ttl_ms`` ms from now; false when it does not exist."""
         physical = self._key(key)
-        return await self._backend.set_ttl(physical, check_ttl(ttl_ms))
+        return await self._writer.set_ttl(physical, check_ttl(ttl_ms))
 
     async def get_ttl(self, key: str) -> int | None:
         """Remaining time to live in ms; ``None`` when the key is missing or has no TTL."""
@@ -204,7 +215,7 @@ class TenantStore:
     async def list_push(self, key: str, value: Any) -> int:
         """Append ``value`` to the list at ``key`` (created if missing); the new length."""
         physical = self._key(key)
-        return await self._backend.list_push(physical, codec.encode(value))
+        return await self._writer.list_push(physical, codec.encode(value))
 
     async def list_range(self, key: str, start: int, stop: int) -> list[Any]:
         """Items ``start`` to ``stop`` inclusive; negative indexes count from the end."""
@@ -278,7 +289,12 @@ class TenantStore:
         return await self._enumerator.count(checked, per_call)
 
     async def clear(self, *, count: int | None = None) -> int:
-        """Delete every key of the tenant, in batches of about ``count``; how many were deleted."""
+        """Delete every key of the tenant, in batches of about ``count``; how many were deleted.
+
+        With the key index, "every key" is what the index lists (as for
+        :meth:`keys`): run :meth:`reindex` first to include keys written
+        behind the store's back.
+        """
         _, per_call = self._pattern_and_count("*", count)
         return await self._enumerator.clear(per_call)
 
@@ -286,6 +302,57 @@ class TenantStore:
         """The tenant's key count and this store's open subscriptions."""
         keys = await self.count_keys()
         return StoreStats(self.tenant, keys, self._backend.subscription_count)
+
+    # -- key index (stores opened with index=True) ---------------------------
+    def _index(self) -> IndexEnumerator:
+        self._check_open()
+        if not isinstance(self._enumerator, IndexEnumerator):
+            raise IndexNotEnabledError(
+                f"the store for tenant {self.tenant!r} was opened without the key index "
+                "(open it with index=True or ?index=1)"
+            )
+        return self._enumerator
+
+    async def reindex(
+        self, *, count: int | None = None, max_reported: int = DEFAULT_MAX_REPORTED
+    ) -> IndexReport:
+        """Make the tenant's key index match its data; the drift found (and fixed).
+
+        Adopts keys written behind the store's back (or before the index was
+        turned on) and drops entries whose key was deleted behind its back.
+        Never blocks the server: a SCAN of the namespace and a walk of the
+        index, ``count`` keys per call, each page checked and repaired in one
+        call. Raises :class:`~tenantkv.errors.IndexNotEnabledError` on a store
+        without the index.
+        """
+        enumerator = self._index()
+        return await enumerator.reindex(self._per_call(count), check_count(max_reported))
+
+    async def verify_index(
+        self, *, count: int | None = None, max_reported: int = DEFAULT_MAX_REPORTED
+    ) -> IndexReport:
+        """Compare the key index with a SCAN of the tenant's data; repairs nothing.
+
+        (Like any listing, its walk of the index prunes entries of expired keys.)
+
+        The report counts data keys without entries, entries without data and
+        expiry mismatches, naming up to ``max_reported`` keys of each. Raises
+        :class:`~tenantkv.errors.IndexNotEnabledError` on a store without the index.
+        """
+        enumerator = self._index()
+        return await enumerator.verify(self._per_call(count), check_count(max_reported))
+
+    async def prune_index(self, *, count: int | None = None) -> int:
+        """Remove the index entries of expired keys, ``count`` per call; how many.
+
+        Optional: listing, counting and writes with a TTL prune as they go.
+        Raises :class:`~tenantkv.errors.IndexNotEnabledError` on a store without the index.
+        """
+        enumerator = self._index()
+        return await enumerator.prune(self._per_call(count))
+
+    def _per_call(self, count: object) -> int:
+        return self._count if count is None else check_count(count)
 
 
 class TenantSubscription:

@@ -23,14 +23,18 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from sortedcontainers import SortedDict
+from sortedcontainers import SortedDict, SortedList, SortedSet
 
 from ..errors import StoreClosedError, WrongTypeError
 from ..glob import compile_glob
+from .keyindex import IndexChunk, IndexKeys, IndexStatus, prefix_successor
 
-__all__ = ["MemoryBackend", "MemoryKeyspace"]
+__all__ = ["MemoryBackend", "MemoryKeyIndex", "MemoryKeyspace"]
 
 Clock = Callable[[], int]
+
+#: Expired index entries pruned per write that adds a TTL (as the Redis scripts do).
+PRUNE_PER_WRITE = 2
 
 
 def wall_clock_ms() -> int:
@@ -61,6 +65,8 @@ class MemoryKeyspace:
         self._seq = itertools.count(1)
         self._expiring: list[tuple[int, int, str]] = []
         self._channels: dict[str, dict[int, list[asyncio.Queue[bytes]]]] = {}
+        # Key indexes by the name of their index key (see MemoryKeyIndex).
+        self.indexes: dict[str, _SortedIndex] = {}
 
     @classmethod
     def shared(cls, name: str) -> MemoryKeyspace:
@@ -322,5 +328,219 @@ class MemoryBackend:
             1 for key in keys if self.keyspace.lookup(key) is not None and self.keyspace.remove(key)
         )
 
+    def key_index(self, keys: IndexKeys) -> MemoryKeyIndex:
+        """The tenant index stored under ``keys`` in this keyspace."""
+        return MemoryKeyIndex(self, keys)
+
     async def aclose(self) -> None:
         self._closed = True
+
+
+# -- the key index --------------------------------------------------------------------------
+
+
+def _member_bytes(member: str) -> bytes:
+    return member.encode("utf-8", "surrogateescape")
+
+
+def _member_text(member: bytes) -> str:
+    return member.decode("utf-8", "surrogateescape")
+
+
+class _SortedIndex:
+    """The in-process twin of the two sorted sets of a Redis key index.
+
+    Members are the UTF-8 bytes of tenant-relative keys, so they sort exactly
+    as Redis orders ``ZRANGE ... BYLEX`` (memcmp), surrogate escapes included.
+    """
+
+    __slots__ = ("expire_at", "expiring", "names")
+
+    def __init__(self) -> None:
+        self.names = SortedSet()
+        self.expiring = SortedList()  # (expire_at_ms, member)
+        self.expire_at: dict[bytes, int] = {}
+
+    def put(self, member: bytes, expire_at_ms: int | None) -> None:
+        self.names.add(member)
+        old = self.expire_at.pop(member, None)
+        if old is not None:
+            self.expiring.remove((old, member))
+        if expire_at_ms is not None:
+            self.expire_at[member] = expire_at_ms
+            self.expiring.add((expire_at_ms, member))
+
+    def discard(self, member: bytes) -> None:
+        self.names.discard(member)
+        old = self.expire_at.pop(member, None)
+        if old is not None:
+            self.expiring.remove((old, member))
+
+    def expired(self, now: int, limit: int) -> list[bytes]:
+        """Up to ``limit`` members whose key has expired (expiry <= now, as in the keyspace)."""
+        below = self.expiring.irange(None, (now + 1,), inclusive=(True, False))
+        return [member for _, member in itertools.islice(below, limit)]
+
+    def expired_count(self, now: int) -> int:
+        count: int = self.expiring.bisect_left((now + 1,))
+        return count
+
+
+class MemoryKeyIndex:
+    """One tenant's key index in a :class:`MemoryKeyspace`, with the Redis index's semantics.
+
+    Each write calls the backend's own method, then updates the entry from
+    what the keyspace now holds. Neither step awaits anything that
+    suspends, so no other task can run in between: a write and its index
+    entry change together, and a write that raises (``WRONGTYPE``) changes
+    neither.
+    """
+
+    def __init__(self, backend: MemoryBackend, keys: IndexKeys) -> None:
+        self._backend = backend
+        self._keys = keys
+
+    def __repr__(self) -> str:
+        return f"MemoryKeyIndex(index={self._keys.index!r})"
+
+    @property
+    def keys(self) -> IndexKeys:
+        return self._keys
+
+    @property
+    def _keyspace(self) -> MemoryKeyspace:
+        return self._backend.keyspace
+
+    def _sets(self) -> _SortedIndex | None:
+        return self._keyspace.indexes.get(self._keys.index)
+
+    def _drop_if_empty(self, sets: _SortedIndex) -> None:
+        # An empty sorted set is no key at all in Redis.
+        if not sets.names:
+            self._keyspace.indexes.pop(self._keys.index, None)
+
+    def _sync(self, key: str) -> None:
+        member = _member_bytes(self._keys.member(key))
+        entry = self._keyspace.lookup(key)
+        if entry is None:
+            sets = self._sets()
+            if sets is not None:
+                sets.discard(member)
+                self._drop_if_empty(sets)
+        else:
+            self._keyspace.indexes.setdefault(self._keys.index, _SortedIndex()).put(
+                member, entry.expire_at_ms
+            )
+
+    def _prune(self, limit: int) -> int:
+        sets = self._sets()
+        if sets is None:
+            return 0
+        dead = sets.expired(self._keyspace.clock(), limit)
+        for member in dead:
+            sets.discard(member)
+        self._drop_if_empty(sets)
+        return len(dead)
+
+    async def prepare(self) -> None:
+        self._backend._check_open()
+
+    # -- writes -------------------------------------------------------------
+    async def set(self, key: str, value: bytes, ttl_ms: int | None) -> None:
+        await self._backend.set(key, value, ttl_ms)
+        self._sync(key)
+        if ttl_ms is not None:
+            self._prune(PRUNE_PER_WRITE)
+
+    async def set_many(self, items: Sequence[tuple[str, bytes]], ttl_ms: int | None) -> None:
+        await self._backend.set_many(items, ttl_ms)
+        for key, _ in items:
+            self._sync(key)
+        if ttl_ms is not None:
+            self._prune(PRUNE_PER_WRITE * len(items))
+
+    async def delete(self, key: str) -> bool:
+        existed = await self._backend.delete(key)
+        self._sync(key)
+        return existed
+
+    async def unlink(self, keys: Sequence[str]) -> int:
+        removed = await self._backend.unlink(keys)
+        for key in keys:
+            self._sync(key)
+        return removed
+
+    async def set_ttl(self, key: str, ttl_ms: int) -> bool:
+        done = await self._backend.set_ttl(key, ttl_ms)
+        self._sync(key)
+        if done:
+            self._prune(PRUNE_PER_WRITE)
+        return done
+
+    async def list_push(self, key: str, value: bytes) -> int:
+        length = await self._backend.list_push(key, value)
+        self._sync(key)
+        return length
+
+    # -- reads and repair ---------------------------------------------------
+    async def chunk(self, prefix: str, after: str | None, count: int) -> IndexChunk:
+        self._backend._check_open()
+        sets = self._sets()
+        if sets is None:
+            return IndexChunk([], None)
+        start = _member_bytes(prefix)
+        low, inclusive = (start, True) if after is None else (_member_bytes(after), False)
+        walk = sets.names.irange(low, prefix_successor(start), inclusive=(inclusive, False))
+        members: list[bytes] = list(itertools.islice(walk, count))
+        now = self._keyspace.clock()
+        live: list[str] = []
+        for member in members:
+            expire_at = sets.expire_at.get(member)
+            if expire_at is not None and expire_at <= now:
+                sets.discard(member)
+            else:
+                live.append(_member_text(member))
+        self._drop_if_empty(sets)
+        last = _member_text(members[-1]) if len(members) >= count else None
+        return IndexChunk(live, last)
+
+    async def live_count(self, prune: int) -> int:
+        self._backend._check_open()
+        self._prune(prune)
+        sets = self._sets()
+        if sets is None:
+            return 0
+        return len(sets.names) - sets.expired_count(self._keyspace.clock())
+
+    async def prune(self, count: int) -> int:
+        self._backend._check_open()
+        return self._prune(count)
+
+    def _status(self, key: str, now: int) -> IndexStatus:
+        member = _member_bytes(self._keys.member(key))
+        entry = self._keyspace.lookup(key)
+        sets = self._sets()
+        indexed = sets is not None and member in sets.names
+        expiry = None if sets is None else sets.expire_at.get(member)
+        if entry is None:
+            merely_expired = expiry is not None and expiry <= now
+            if indexed and not merely_expired:
+                return IndexStatus.STALE_IN_INDEX
+            return IndexStatus.CONSISTENT
+        if not indexed:
+            return IndexStatus.MISSING_FROM_INDEX
+        if entry.expire_at_ms != expiry:
+            return IndexStatus.TTL_MISMATCH
+        return IndexStatus.CONSISTENT
+
+    async def check(self, keys: Sequence[str]) -> list[IndexStatus]:
+        self._backend._check_open()
+        now = self._keyspace.clock()
+        return [self._status(key, now) for key in keys]
+
+    async def repair(self, keys: Sequence[str]) -> list[IndexStatus]:
+        statuses = await self.check(keys)
+        for key, status in zip(keys, statuses, strict=True):
+            if status is not IndexStatus.CONSISTENT:
+                self._sync(key)
+        return statuses

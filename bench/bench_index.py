@@ -1,0 +1,281 @@
+"""Benchmark: what the per-tenant key index costs on writes and saves on listing.
+
+Runs everything side by side on one private ``redis-server`` (started here,
+stopped at the end; never the machine's shared server):
+
+- write cost with and without the index: sequential ``store.set`` (one round
+  trip each), pipelined single writes (1000 per pipeline, raw redis-py: plain
+  ``SET`` vs the index's ``EVALSHA``), and ``set_many`` batches of 1000
+  (MULTI/EXEC vs one script); with and without a TTL; µs per write and the
+  ratio indexed / plain;
+- listing a 1,000-key tenant inside 10K / 100K / 1M-key keyspaces: SCAN
+  (COUNT 1000) vs the index (chunks of 1000); median wall ms and server calls;
+- memory: ``MEMORY USAGE`` of the index sorted sets per indexed key.
+
+Usage: ``.venv/bin/python bench/bench_index.py --json results/bench_index.json``
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import redis
+
+import tenantkv
+from tenantkv.backends.keyindex import IndexKeys
+from tenantkv.backends.redis import RedisBackend
+from tenantkv.backends.redisindex import RedisKeyIndex
+from tenantkv.localredis import RedisServer
+
+VALUE = {"id": "txn-0000000000", "state": "active", "amount": 1234.5, "note": "x" * 40}
+BATCH = 1000
+TENANT_KEYS = 1000
+
+
+def median_ms(samples: list[float]) -> float:
+    return round(statistics.median(samples) * 1000, 2)
+
+
+async def timed(action: Callable[[], Awaitable[Any]]) -> float:
+    start = time.perf_counter()
+    await action()
+    return time.perf_counter() - start
+
+
+def redis_backend(store: tenantkv.TenantStore) -> RedisBackend:
+    backend = store.backend
+    assert isinstance(backend, RedisBackend)
+    return backend
+
+
+async def key_index(store: tenantkv.TenantStore) -> RedisKeyIndex:
+    ns = store.namespace
+    index = redis_backend(store).key_index(
+        IndexKeys(ns.meta_key("idx"), ns.meta_key("exp"), ns.key_prefix)
+    )
+    await index.prepare()
+    return index
+
+
+# -- writes ------------------------------------------------------------------------------------
+
+
+async def sequential(store: tenantkv.TenantStore, n: int, ttl_ms: int | None) -> float:
+    async def run() -> None:
+        for i in range(n):
+            await store.set(f"seq:{i}", VALUE, ttl_ms=ttl_ms)
+
+    return await timed(run) / n * 1e6
+
+
+async def pipelined(
+    store: tenantkv.TenantStore, n: int, ttl_ms: int | None, *, indexed: bool
+) -> float:
+    backend = redis_backend(store)
+    index = await key_index(store) if indexed else None
+    payload = json.dumps(VALUE).encode()
+    key = store.namespace.key
+
+    async def run() -> None:
+        for start in range(0, n, BATCH):
+            async with backend.client.pipeline(transaction=False) as pipe:
+                for i in range(start, min(start + BATCH, n)):
+                    if index is None:
+                        pipe.set(key(f"pipe:{i}"), payload, px=ttl_ms)
+                    else:
+                        await index.queue_set(pipe, key(f"pipe:{i}"), payload, ttl_ms)
+                await pipe.execute()
+
+    return await timed(run) / n * 1e6
+
+
+async def batched(store: tenantkv.TenantStore, n: int, ttl_ms: int | None) -> float:
+    async def run() -> None:
+        for start in range(0, n, BATCH):
+            items = {f"many:{i}": VALUE for i in range(start, min(start + BATCH, n))}
+            await store.set_many(items, ttl_ms=ttl_ms)
+
+    return await timed(run) / n * 1e6
+
+
+async def bench_writes(url: str, n: int, repeats: int) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    modes: list[tuple[str, Callable[[tenantkv.TenantStore, int, int | None, bool], Any]]] = [
+        ("sequential store.set", lambda s, n, ttl, _ix: sequential(s, n, ttl)),
+        ("pipelined, 1000/pipeline", lambda s, n, ttl, ix: pipelined(s, n, ttl, indexed=ix)),
+        ("set_many, 1000/call", lambda s, n, ttl, _ix: batched(s, n, ttl)),
+    ]
+    for mode, run in modes:
+        for ttl in (None, 600_000):
+            samples: dict[bool, list[float]] = {False: [], True: []}
+            for repeat in range(repeats):
+                for indexed in (False, True):
+                    tenant = f"w{repeat}{int(indexed)}-{time.monotonic_ns()}"
+                    async with tenantkv.open_store(url, tenant=tenant, index=indexed) as store:
+                        samples[indexed].append(await run(store, n, ttl, indexed))
+                        await store.clear()
+            plain = statistics.median(samples[False])
+            index = statistics.median(samples[True])
+            rows.append(
+                {
+                    "mode": mode,
+                    "ttl": ttl is not None,
+                    "plain_us_per_op": round(plain, 2),
+                    "index_us_per_op": round(index, 2),
+                    "ratio": round(index / plain, 3),
+                }
+            )
+            print(rows[-1], flush=True)
+    return rows
+
+
+# -- listing -----------------------------------------------------------------------------------
+
+
+def calls(client: redis.Redis, command: str) -> int:
+    stats: dict[str, Any] = client.info("commandstats")
+    entry = stats.get(f"cmdstat_{command}")
+    return 0 if entry is None else int(entry["calls"])
+
+
+async def bench_listing(
+    server: RedisServer, client: redis.Redis, sizes: list[int], repeats: int
+) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    async with (
+        tenantkv.open_store(server.url, tenant="listed", index=True) as indexed,
+        tenantkv.open_store(server.url, tenant="listed") as scanning,
+    ):
+        await indexed.set_many({f"txn:{i:06d}": VALUE for i in range(TENANT_KEYS)})
+        for size in sizes:
+            # Other tenants' keys (DEBUG POPULATE adds only the missing ones).
+            populate = ("DEBUG", "POPULATE", size - TENANT_KEYS, "other", 100)
+            client.execute_command(*populate)  # type: ignore[no-untyped-call]
+            row: dict[str, Any] = {"keyspace": client.dbsize(), "tenant_keys": TENANT_KEYS}
+            for name, store, command in (
+                ("scan", scanning, "scan"),
+                ("index", indexed, "evalsha"),
+            ):
+                samples = []
+                for _ in range(repeats):
+                    client.config_resetstat()
+                    start = time.perf_counter()
+                    keys = await store.keys(count=1000)
+                    samples.append(time.perf_counter() - start)
+                    assert len(keys) == TENANT_KEYS, len(keys)
+                row[f"{name}_ms"] = median_ms(samples)
+                row[f"{name}_calls"] = calls(client, command)
+            rows.append(row)
+            print(row, flush=True)
+    return rows
+
+
+# -- memory ------------------------------------------------------------------------------------
+
+
+async def bench_memory(url: str, client: redis.Redis) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    for n in (1000, 100_000):
+        for ttl in (None, 600_000):
+            tenant = f"mem{n}-{int(ttl is not None)}"
+            async with tenantkv.open_store(url, tenant=tenant, index=True) as store:
+                for start in range(0, n, BATCH):
+                    items = {f"txn:{i:08d}": VALUE for i in range(start, start + BATCH)}
+                    await store.set_many(items, ttl_ms=ttl)
+                ns = store.namespace
+                idx = client.memory_usage(ns.meta_key("idx"), samples=0) or 0
+                exp = client.memory_usage(ns.meta_key("exp"), samples=0) or 0
+                data = client.memory_usage(ns.key("txn:00000000"), samples=0) or 0
+                rows.append(
+                    {
+                        "tenant_keys": n,
+                        "ttl": ttl is not None,
+                        "member_bytes": len("txn:00000000"),
+                        "idx_bytes_per_key": round(idx / n, 1),
+                        "exp_bytes_per_key": round(exp / n, 1),
+                        "data_key_bytes": data,
+                    }
+                )
+                print(rows[-1], flush=True)
+                await store.clear()
+    return rows
+
+
+def markdown(results: dict[str, Any]) -> str:
+    lines = [
+        f"Redis {results['redis_version']}, {results['writes']} writes per variant, "
+        f"medians of {results['repeats']} runs.",
+        "",
+        "| write | TTL | plain µs/op | indexed µs/op | ratio |",
+        "|---|---|---|---|---|",
+    ]
+    for row in results["writes_rows"]:
+        lines.append(
+            f"| {row['mode']} | {'yes' if row['ttl'] else 'no'} | {row['plain_us_per_op']} "
+            f"| {row['index_us_per_op']} | {row['ratio']}x |"
+        )
+    lines += [
+        "",
+        "| keyspace | SCAN ms | SCAN calls | index ms | index calls |",
+        "|---|---|---|---|---|",
+    ]
+    for row in results["listing_rows"]:
+        lines.append(
+            f"| {row['keyspace']:,} | {row['scan_ms']} | {row['scan_calls']} "
+            f"| {row['index_ms']} | {row['index_calls']} |"
+        )
+    lines += [
+        "",
+        "| tenant keys | TTL | idx B/key | exp B/key | one data key B |",
+        "|---|---|---|---|---|",
+    ]
+    for row in results["memory_rows"]:
+        lines.append(
+            f"| {row['tenant_keys']:,} | {'yes' if row['ttl'] else 'no'} "
+            f"| {row['idx_bytes_per_key']} | {row['exp_bytes_per_key']} "
+            f"| {row['data_key_bytes']} |"
+        )
+    return "\n".join(lines)
+
+
+async def main_async(args: argparse.Namespace) -> dict[str, Any]:
+    sizes = [int(s) for s in args.sizes.split(",")]
+    extra = ("--enable-debug-command", "yes")
+    with RedisServer(args.redis_server, extra_args=extra) as server, server.client() as client:
+        results: dict[str, Any] = {
+            "redis_version": server.version,
+            "writes": args.writes,
+            "repeats": args.repeats,
+        }
+        results["writes_rows"] = await bench_writes(server.url, args.writes, args.repeats)
+        results["memory_rows"] = await bench_memory(server.url, client)
+        results["listing_rows"] = await bench_listing(server, client, sizes, args.repeats)
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", type=Path, help="write the results here as JSON")
+    parser.add_argument("--writes", type=int, default=10_000, help="writes per variant")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--sizes", default="10000,100000,1000000", help="keyspace sizes")
+    parser.add_argument("--redis-server", default=None, help="redis-server binary")
+    args = parser.parse_args()
+    results = asyncio.run(main_async(args))
+    table = markdown(results)
+    results["markdown"] = table
+    print(table)
+    if args.json is not None:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(results, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

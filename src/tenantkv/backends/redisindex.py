@@ -1,0 +1,192 @@
+"""The per-tenant key index on Redis: two sorted sets kept by Lua scripts.
+
+Each write of an indexed store is one ``EVALSHA`` of a script from
+``tenantkv/lua/`` that does the write and updates the index in the same
+atomic step (redis-py loads a script again after ``NOSCRIPT``). Every read or
+repair is one script over at most ``count`` entries. Every key a script
+touches is passed in ``KEYS`` and carries the tenant's hash tag, so the same
+scripts run on Redis Cluster. Needs Redis >= 7.0 (``PEXPIRETIME``,
+``ZRANGE ... BYLEX LIMIT``).
+
+Layout (see :mod:`tenantkv.backends.keyindex`): ``<prefix>:{<tenant>}#idx``
+holds every key (score 0, ordered by name), ``<prefix>:{<tenant>}#exp`` the
+keys with a TTL (score = ``PEXPIRETIME``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Sequence
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.asyncio.client import Pipeline
+from redis.asyncio.cluster import RedisCluster
+
+from ..errors import BackendError
+from .keyindex import IndexChunk, IndexKeys, IndexStatus, prefix_successor
+
+__all__ = ["MIN_REDIS_VERSION", "RedisKeyIndex", "script_source"]
+
+#: Oldest server the index scripts run on.
+MIN_REDIS_VERSION = (7, 0)
+
+_KEY_ENCODING = ("utf-8", "surrogateescape")
+_SCRIPTS = ("set", "set_many", "unlink", "set_ttl", "list_push", "range", "count", "check")
+#: Keys per check/repair script call. Checking a key costs a PEXPIRETIME call
+#: inside the script (several times what SCAN spends per key), so a page of
+#: ``count`` keys is checked in slices that keep each call well under 10 ms.
+CHECK_BATCH = 250
+#: Keys per UNLINK script call of ``clear`` (UNLINK plus two ZREMs per key).
+UNLINK_BATCH = 500
+
+ErrorScope = Callable[[str], contextlib.AbstractContextManager[None]]
+
+
+@cache
+def script_source(name: str) -> str:
+    """The text of index script ``name``: the shared prelude, then the script itself."""
+    folder = resources.files("tenantkv").joinpath("lua")
+    common = folder.joinpath("_common.lua").read_text("utf-8")
+    return common + "\n" + folder.joinpath(f"{name}.lua").read_text("utf-8")
+
+
+def _text(raw: bytes | str) -> str:
+    return raw if isinstance(raw, str) else raw.decode(*_KEY_ENCODING)
+
+
+def _bytes(text: str) -> bytes:
+    return text.encode(*_KEY_ENCODING)
+
+
+def _ttl_arg(ttl_ms: int | None) -> str:
+    return "" if ttl_ms is None else str(ttl_ms)
+
+
+class RedisKeyIndex:
+    """One tenant's index on a Redis server (or cluster: ``client`` may be a ``RedisCluster``).
+
+    ``errors`` is the backend's error scope: it refuses calls on a closed
+    backend and translates redis-py's exceptions.
+    """
+
+    def __init__(
+        self, client: aioredis.Redis | RedisCluster, keys: IndexKeys, *, errors: ErrorScope
+    ) -> None:
+        self._client = client
+        self._keys = keys
+        self._errors = errors
+        self._scripts = {name: client.register_script(script_source(name)) for name in _SCRIPTS}
+
+    def __repr__(self) -> str:
+        return f"RedisKeyIndex(index={self._keys.index!r}, expiry={self._keys.expiry!r})"
+
+    @property
+    def keys(self) -> IndexKeys:
+        return self._keys
+
+    async def _run(
+        self, script: str, command: str, data_keys: Sequence[str], args: Sequence[Any]
+    ) -> Any:
+        with self._errors(command):
+            return await self._scripts[script](
+                keys=[self._keys.index, self._keys.expiry, *data_keys], args=args
+            )
+
+    async def prepare(self) -> None:
+        with self._errors("INFO"):
+            info = await self._client.info("server")
+        raw = str(info.get("redis_version", "0"))
+        version = tuple(int(part) for part in raw.split(".")[:2] if part.isdigit())
+        if version < MIN_REDIS_VERSION:
+            raise BackendError(
+                f"the key index needs Redis >= 7.0; the server runs {raw}", command="INFO"
+            )
+        # Load the scripts now, so that even the first write is one EVALSHA.
+        # (A server that loses them later, e.g. after a restart, gets them
+        # again on NOSCRIPT.)
+        scripts = list(self._scripts.values())
+        with self._errors("SCRIPT EXISTS"):
+            loaded = await self._client.script_exists(*(script.sha for script in scripts))
+        for script, present in zip(scripts, loaded, strict=True):
+            if not present:
+                with self._errors("SCRIPT LOAD"):
+                    await self._client.script_load(script.script)
+
+    # -- writes -------------------------------------------------------------
+    async def set(self, key: str, value: bytes, ttl_ms: int | None) -> None:
+        await self._run("set", "SET", [key], [self._keys.member(key), value, _ttl_arg(ttl_ms)])
+
+    async def queue_set(self, pipe: Pipeline, key: str, value: bytes, ttl_ms: int | None) -> None:
+        """Queue the indexed ``set`` on a redis-py pipeline (for batching callers, benchmarks)."""
+        await self._scripts["set"](
+            keys=[self._keys.index, self._keys.expiry, key],
+            args=[self._keys.member(key), value, _ttl_arg(ttl_ms)],
+            client=pipe,
+        )
+
+    async def set_many(self, items: Sequence[tuple[str, bytes]], ttl_ms: int | None) -> None:
+        if not items:
+            return
+        keys = [key for key, _ in items]
+        args: list[Any] = [_ttl_arg(ttl_ms)]
+        args.extend(value for _, value in items)
+        args.extend(self._keys.member(key) for key in keys)
+        await self._run("set_many", "SET", keys, args)
+
+    async def delete(self, key: str) -> bool:
+        return bool(await self._run("unlink", "UNLINK", [key], [self._keys.member(key)]))
+
+    async def unlink(self, keys: Sequence[str]) -> int:
+        removed = 0
+        for start in range(0, len(keys), UNLINK_BATCH):
+            part = keys[start : start + UNLINK_BATCH]
+            members = [self._keys.member(key) for key in part]
+            removed += int(await self._run("unlink", "UNLINK", part, members))
+        return removed
+
+    async def set_ttl(self, key: str, ttl_ms: int) -> bool:
+        done = await self._run("set_ttl", "PEXPIRE", [key], [self._keys.member(key), ttl_ms])
+        return bool(done)
+
+    async def list_push(self, key: str, value: bytes) -> int:
+        length: int = await self._run("list_push", "RPUSH", [key], [self._keys.member(key), value])
+        return length
+
+    # -- reads and repair ---------------------------------------------------
+    async def chunk(self, prefix: str, after: str | None, count: int) -> IndexChunk:
+        start = _bytes(prefix)
+        low = b"(" + _bytes(after) if after is not None else (b"[" + start if start else b"-")
+        end = prefix_successor(start)
+        high = b"+" if end is None else b"(" + end
+        reply = await self._run("range", "ZRANGE", [], [low, high, count])
+        fetched = int(reply[0])
+        if fetched == 0:
+            return IndexChunk([], None)
+        live = [_text(member) for member in reply[2]]
+        return IndexChunk(live, _text(reply[1]) if fetched >= count else None)
+
+    async def live_count(self, prune: int) -> int:
+        reply = await self._run("count", "ZCARD", [], [prune])
+        return int(reply[1])
+
+    async def prune(self, count: int) -> int:
+        reply = await self._run("count", "ZREM", [], [count])
+        return int(reply[0])
+
+    async def _check(self, mode: str, keys: Sequence[str]) -> list[IndexStatus]:
+        statuses: list[IndexStatus] = []
+        for start in range(0, len(keys), CHECK_BATCH):
+            part = keys[start : start + CHECK_BATCH]
+            args = [mode, *(self._keys.member(key) for key in part)]
+            reply = await self._run("check", "PEXPIRETIME", part, args)
+            statuses.extend(IndexStatus(int(status)) for status in reply)
+        return statuses
+
+    async def check(self, keys: Sequence[str]) -> list[IndexStatus]:
+        return await self._check("check", keys)
+
+    async def repair(self, keys: Sequence[str]) -> list[IndexStatus]:
+        return await self._check("repair", keys)

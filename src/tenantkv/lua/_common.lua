@@ -1,0 +1,65 @@
+#!lua
+-- tenantkv: shared prelude of every index script (the loader puts it in front of each one).
+--
+-- KEYS[1] is the tenant's index: every key of the tenant, member = tenant-relative key, score 0,
+-- so members are ordered by their bytes. KEYS[2] is the expiry set: keys with a TTL, score =
+-- absolute expiry time in ms on this server's clock (PEXPIRETIME). Data keys follow from KEYS[3].
+-- Every key a script touches is declared in KEYS and shares the tenant's hash tag, so the scripts
+-- run unchanged on Redis Cluster. Scripts need Redis >= 7.0 (PEXPIRETIME, ZRANGE ... BY*).
+-- A key counts as expired when now > its expiry time, as Redis decides.
+local idx, exp = KEYS[1], KEYS[2]
+
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+-- Run `command [head] items[first..]` in slices of 1000 items (Lua's unpack() has a small
+-- stack limit); the sum of integer replies.
+local function batched(command, head, items, first)
+  local total = 0
+  for i = first, #items, 1000 do
+    local last = math.min(i + 999, #items)
+    local reply
+    if head then
+      reply = redis.call(command, head, unpack(items, i, last))
+    else
+      reply = redis.call(command, unpack(items, i, last))
+    end
+    if type(reply) == 'number' then
+      total = total + reply
+    end
+  end
+  return total
+end
+
+-- Make the entry of `member` tell the truth about data key `key`.
+local function sync(key, member)
+  local at = redis.call('PEXPIRETIME', key)
+  if at == -2 then
+    redis.call('ZREM', idx, member)
+    redis.call('ZREM', exp, member)
+  else
+    redis.call('ZADD', idx, 0, member)
+    if at == -1 then
+      redis.call('ZREM', exp, member)
+    else
+      redis.call('ZADD', exp, at, member)
+    end
+  end
+end
+
+-- Drop up to `limit` entries of keys that have expired; how many were dropped.
+local function prune(limit, now)
+  local dead = redis.call('ZRANGE', exp, '-inf', string.format('(%d', now),
+                          'BYSCORE', 'LIMIT', 0, limit)
+  if #dead > 0 then
+    batched('ZREM', idx, dead, 1)
+    batched('ZREM', exp, dead, 1)
+  end
+  return #dead
+end
+
+-- Expired entries are pruned on every write that adds one, at twice the rate they are added,
+-- so a tenant that is written but never listed keeps a bounded index.
+local PRUNE_PER_WRITE = 2

@@ -1,0 +1,6 @@
+-- Prune up to ARGV[1] expired entries, then count the live ones in O(log N).
+-- Returns {pruned, live}.
+local now = now_ms()
+local pruned = prune(tonumber(ARGV[1]), now)
+local expired = redis.call('ZCOUNT', exp, '-inf', string.format('(%d', now))
+return {pruned, redis.call('ZCARD', idx) - expired}

@@ -1,0 +1,5 @@
+-- UNLINK keys and drop their entries; how many keys existed. KEYS[3..] data keys; ARGV members.
+local removed = batched('UNLINK', false, KEYS, 3)
+batched('ZREM', idx, ARGV, 1)
+batched('ZREM', exp, ARGV, 1)
+return removed

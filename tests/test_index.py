@@ -1,0 +1,444 @@
+"""The per-tenant key index (``index=True``): consistency, expiry, repair and cost.
+
+The contract suite already runs with the index on (``memory+index`` and
+``redis+index`` in :data:`tests.conftest.STORE_KINDS`); these tests cover what
+only the index has. Tests that change server-wide settings (active expiry,
+statistics, SLOWLOG) use a private server of this module alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import redis
+
+import tenantkv
+from tenantkv import TenantStore
+from tenantkv.backends.cluster import RedisClusterBackend
+from tenantkv.backends.keyindex import prefix_successor
+from tenantkv.backends.memory import MemoryBackend, MemoryKeyspace
+from tenantkv.backends.redis import RedisBackend
+from tenantkv.localredis import RedisServer
+
+from .conftest import SERVER_ARGS, STORE_KINDS, OpenTenant, StoreKind, new_tenant
+from .test_contract import eventually
+
+INDEX_KINDS = [kind for kind in STORE_KINDS if kind.options.get("index")]
+
+
+@pytest.fixture(params=[pytest.param(k, id=k.name, marks=k.marks) for k in INDEX_KINDS])
+def store_kind(request: pytest.FixtureRequest) -> StoreKind:
+    """Overrides conftest's: every ``store``/``open_tenant`` here has the index on."""
+    kind: StoreKind = request.param
+    return kind
+
+
+@pytest.fixture(scope="module")
+def debug_server() -> Iterator[RedisServer]:
+    """A private server this module may reconfigure (DEBUG, CONFIG RESETSTAT, SLOWLOG)."""
+    args = (*SERVER_ARGS, "--enable-debug-command", "yes")
+    with RedisServer(extra_args=args) as server:
+        yield server
+
+
+def debug(client: redis.Redis, *args: str | int) -> Any:
+    """Send ``DEBUG <args>`` (enabled on the module's private server only)."""
+    return client.execute_command("DEBUG", *args)  # type: ignore[no-untyped-call]
+
+
+@pytest.fixture
+def debug_client(debug_server: RedisServer) -> Iterator[redis.Redis]:
+    with debug_server.client() as client:
+        debug(client, "SET-ACTIVE-EXPIRE", "1")
+        yield client
+        debug(client, "SET-ACTIVE-EXPIRE", "1")
+
+
+async def index_sizes(store: TenantStore) -> tuple[int, int]:
+    """(entries, entries with an expiry) of the store's index, read from the backend."""
+    index, expiry = store.namespace.meta_key("idx"), store.namespace.meta_key("exp")
+    backend = store.backend
+    if isinstance(backend, MemoryBackend):
+        sets = backend.keyspace.indexes.get(index)
+        return (0, 0) if sets is None else (len(sets.names), len(sets.expire_at))
+    assert isinstance(backend, RedisBackend | RedisClusterBackend)
+    entries: int = await backend.client.zcard(index)
+    expiring: int = await backend.client.zcard(expiry)
+    return entries, expiring
+
+
+async def assert_clean(store: TenantStore) -> None:
+    report = await store.verify_index()
+    assert report.clean, report
+
+
+def command_calls(client: redis.Redis) -> dict[str, int]:
+    stats: dict[str, Any] = client.info("commandstats")
+    return {name.removeprefix("cmdstat_"): int(value["calls"]) for name, value in stats.items()}
+
+
+# -- opening ---------------------------------------------------------------------------------
+
+
+def test_prefix_successor() -> None:
+    assert prefix_successor(b"ab") == b"ac"
+    assert prefix_successor(b"a\xff\xff") == b"b"
+    assert prefix_successor(b"\xff") is None
+    assert prefix_successor(b"") is None
+
+
+@pytest.mark.parametrize("query", ["index=1", "index=true", "index=YES", "index=on"])
+async def test_index_is_turned_on_by_url(query: str) -> None:
+    async with tenantkv.open_store(f"memory://idx-{new_tenant()}?{query}", tenant="t") as store:
+        assert "IndexEnumerator" in repr(store)
+
+
+@pytest.mark.parametrize("value", [False, "0", "false", "off"])
+async def test_index_off(value: object) -> None:
+    async with tenantkv.open_store(f"memory://{new_tenant()}", tenant="t", index=value) as store:
+        assert "ScanEnumerator" in repr(store)
+        with pytest.raises(tenantkv.IndexNotEnabledError):
+            await store.reindex()
+        with pytest.raises(tenantkv.IndexNotEnabledError):
+            await store.verify_index()
+        with pytest.raises(tenantkv.IndexNotEnabledError):
+            await store.prune_index()
+
+
+@pytest.mark.parametrize("value", ["maybe", 2, None])
+async def test_bad_index_option_is_rejected(value: object) -> None:
+    with pytest.raises(tenantkv.InvalidURLError):
+        await tenantkv.open_store("memory://", tenant="t", index=value)
+    with pytest.raises(tenantkv.InvalidURLError):
+        await tenantkv.open_store(f"memory://?index={value}", tenant="t")
+
+
+async def test_store_uses_the_index(store: TenantStore) -> None:
+    assert "IndexEnumerator" in repr(store)
+
+
+# -- consistency -------------------------------------------------------------------------------
+
+
+async def test_every_write_keeps_the_index(store: TenantStore) -> None:
+    await store.set("a", 1)
+    await store.set("b", 2, ttl_ms=60_000)
+    await store.set_many({"c": 3, "d": 4})
+    await store.set_many({"e": 5}, ttl_ms=60_000)
+    await store.list_push("l", 1)
+    assert await index_sizes(store) == (6, 2)
+    await assert_clean(store)
+    assert await store.set_ttl("a", 60_000)
+    assert await index_sizes(store) == (6, 3)
+    await store.set("b", 2)  # overwriting without a TTL drops the expiry entry
+    assert await index_sizes(store) == (6, 2)
+    assert await store.delete("c")
+    assert not await store.delete("c")
+    assert not await store.set_ttl("c", 1000)
+    assert await index_sizes(store) == (5, 2)
+    await assert_clean(store)
+    assert await store.clear(count=2) == 5
+    assert await index_sizes(store) == (0, 0)
+    await assert_clean(store)
+
+
+async def test_index_keys_are_not_user_keys(open_tenant: OpenTenant) -> None:
+    tenant = new_tenant()
+    indexed = await open_tenant(tenant)
+    scanning = await open_tenant(tenant, index=False)
+    await indexed.set("k", 1, ttl_ms=60_000)
+    assert await indexed.keys() == ["k"]
+    assert await scanning.keys() == ["k"]
+    assert await scanning.count_keys() == 1
+    assert (await indexed.stats()).keys == 1
+
+
+async def test_failed_write_changes_neither_data_nor_index(store: TenantStore) -> None:
+    await store.set("v", 1)
+    await store.list_push("l", "x")
+    with pytest.raises(tenantkv.WrongTypeError):
+        await store.list_push("v", 2)
+    assert await store.get("v") == 1
+    assert sorted(await store.keys()) == ["l", "v"]
+    assert await index_sizes(store) == (2, 0)
+    await assert_clean(store)
+
+
+async def test_patterns_read_only_their_range(store: TenantStore) -> None:
+    keys = ["a", "a\x00", "ab", "a\U0001f680", "aé", "b", "search:1", "search:2", "searcher"]
+    await store.set_many(dict.fromkeys(keys, 1))
+    assert sorted(await store.keys("a*")) == sorted(k for k in keys if k.startswith("a"))
+    assert await store.keys("a") == ["a"]
+    assert await store.keys("search") == []
+    assert await store.keys("search:*", count=1) == ["search:1", "search:2"]
+    assert await store.count_keys("search*") == 3
+    assert sorted(await store.keys("?")) == ["a", "b"]
+
+
+@pytest.mark.parametrize("seed", range(4))
+async def test_random_workload_leaves_no_drift(open_tenant: OpenTenant, seed: int) -> None:
+    rng = random.Random(seed)
+    tenant = new_tenant()
+    store = await open_tenant(tenant)
+    scanning = await open_tenant(tenant, index=False)
+    names = [f"k{i}" for i in range(25)] + ["a*b", "x:{y}", "ü"]
+
+    def ttl() -> int | None:
+        return rng.choice([None, None, 60_000, rng.randint(1, 30)])
+
+    for _ in range(300):
+        op = rng.choices(
+            ["set", "set_many", "delete", "set_ttl", "push", "clear", "read"],
+            weights=[30, 8, 15, 12, 12, 1, 5],
+        )[0]
+        key = rng.choice(names)
+        if op == "set":
+            await store.set(key, rng.random(), ttl_ms=ttl())
+        elif op == "set_many":
+            await store.set_many({k: 1 for k in rng.sample(names, 4)}, ttl_ms=ttl())
+        elif op == "delete":
+            await store.delete(key)
+        elif op == "set_ttl":
+            await store.set_ttl(key, rng.choice([60_000, rng.randint(1, 30)]))
+        elif op == "push":
+            with contextlib.suppress(tenantkv.WrongTypeError):
+                await store.list_push(key, 1)
+        elif op == "clear":
+            await store.clear(count=rng.randint(1, 10))
+        else:
+            await store.keys(count=rng.randint(1, 10))
+            await store.count_keys()
+    await assert_clean(store)
+
+    async def settled() -> bool:
+        # Once the short TTLs have run out, index, SCAN and counts agree and,
+        # after pruning, the index holds exactly the live keys.
+        await store.prune_index(count=3)
+        entries, _ = await index_sizes(store)
+        listed = sorted(await store.keys(count=7))
+        return (
+            listed == sorted(await scanning.keys())
+            and await store.count_keys() == len(listed) == entries
+        )
+
+    await eventually(settled)
+    await assert_clean(store)
+
+
+# -- repair ----------------------------------------------------------------------------------
+
+
+async def test_drift_behind_the_store_is_found_and_repaired(store: TenantStore) -> None:
+    await store.set_many({"kept": 1, "gone": 2, "persisted": 3})
+    await store.set("expiring", 4, ttl_ms=60_000)
+    key, backend = store.namespace.key, store.backend
+    # Behind the store's back: the backend's own writes bypass the index.
+    await backend.set(key("foreign"), b"5", None)
+    await backend.delete(key("gone"))
+    await backend.set_ttl(key("persisted"), 60_000)
+    await backend.set(key("expiring"), b"4", None)
+
+    report = await store.verify_index()
+    assert not report.repaired
+    assert report.missing_from_index == ["foreign"]
+    assert report.stale_in_index == ["gone"]
+    assert sorted(report.ttl_mismatch) == ["expiring", "persisted"]
+    assert (report.missing_count, report.stale_count, report.ttl_mismatch_count) == (1, 1, 2)
+    assert report.drift == 4
+    assert report.scanned_keys == 4
+    assert await store.verify_index() == report  # verify changes nothing
+
+    repaired = await store.reindex(count=2)
+    assert repaired.repaired
+    assert repaired.drift == 4
+    await assert_clean(store)
+    assert sorted(await store.keys()) == ["expiring", "foreign", "kept", "persisted"]
+    assert await index_sizes(store) == (4, 1)
+
+
+async def test_reindex_adopts_existing_data(open_tenant: OpenTenant) -> None:
+    tenant = new_tenant()
+    plain = await open_tenant(tenant, index=False)
+    await plain.set_many({f"k{i}": i for i in range(50)})
+    await plain.set_many({f"t{i}": i for i in range(5)}, ttl_ms=60_000)
+    indexed = await open_tenant(tenant)
+    assert await indexed.keys() == []  # nothing indexed yet
+    report = await indexed.reindex(count=7, max_reported=10)
+    assert report.missing_count == 55
+    assert len(report.missing_from_index) == 10
+    assert await indexed.count_keys() == 55
+    assert sorted(await indexed.keys()) == sorted(await plain.keys())
+    await assert_clean(indexed)
+
+
+async def test_clear_removes_what_the_index_knows(store: TenantStore) -> None:
+    await store.set_many({"a": 1, "b": 2})
+    await store.backend.set(store.namespace.key("foreign"), b"1", None)
+    assert await store.clear() == 2
+    assert await store.backend.exists(store.namespace.key("foreign"))
+    await store.reindex()
+    assert await store.clear() == 1
+    assert await index_sizes(store) == (0, 0)
+
+
+# -- expiry ----------------------------------------------------------------------------------
+
+
+async def test_expired_keys_are_not_listed_and_are_pruned_in_memory() -> None:
+    now = [1_000_000]
+    name = f"clock-{new_tenant()}"
+    MemoryKeyspace.shared(name).clock = lambda: now[0]
+    async with tenantkv.open_store(f"memory://{name}", tenant="t", index=True) as store:
+        await store.set_many({f"short{i}": i for i in range(30)}, ttl_ms=50)
+        await store.set_many({f"long{i}": i for i in range(10)}, ttl_ms=60_000)
+        await store.set("plain", 1)
+        now[0] += 100
+        assert await index_sizes(store) == (41, 40)
+        assert await store.count_keys("short*") == 0
+        assert await index_sizes(store) == (11, 10)  # the walk pruned what it passed
+        now[0] += 60_000
+        assert await store.count_keys() == 1
+        assert await store.keys() == ["plain"]
+        assert await store.prune_index(count=3) == 0
+        assert await index_sizes(store) == (1, 0)
+
+
+@pytest.mark.redis
+async def test_expired_keys_are_not_listed_without_active_expiry(
+    debug_server: RedisServer, debug_client: redis.Redis
+) -> None:
+    debug(debug_client, "SET-ACTIVE-EXPIRE", "0")
+    async with tenantkv.open_store(debug_server.url, tenant=new_tenant(), index=True) as store:
+        await store.set("plain", 1)
+        await store.set("long", 1, ttl_ms=60_000)
+        await store.set_many({f"short{i}": i for i in range(200)}, ttl_ms=30)
+        idx = store.namespace.meta_key("idx")
+        last_expiry = int(debug_client.pexpiretime(store.namespace.key("short199")))
+
+        async def past(expiry_ms: int) -> None:
+            """Poll the server's clock until ``expiry_ms`` has passed."""
+            deadline = time.monotonic() + 5
+            while True:
+                seconds, micros = debug_client.time()
+                if int(seconds) * 1000 + int(micros) // 1000 > expiry_ms + 1:
+                    return
+                assert time.monotonic() < deadline
+                await asyncio.sleep(0.005)
+
+        await past(last_expiry)
+        # The expired keys are still in memory (no active expiry) and in the index...
+        assert debug_client.dbsize() >= 202
+        assert debug_client.zcard(idx) == 202
+        # ...yet never listed or counted.
+        assert await store.count_keys() == 2  # also prunes up to `count` entries
+        assert (await store.stats()).keys == 2
+        assert sorted(await store.keys()) == ["long", "plain"]
+        assert await store.count_keys("short*") == 0
+        assert debug_client.zcard(idx) == 2
+        assert debug_client.zcard(store.namespace.meta_key("exp")) == 1
+
+        # Explicit pruning in bounded batches, without any listing.
+        await store.set_many({f"again{i}": i for i in range(50)}, ttl_ms=10)
+        await past(int(debug_client.pexpiretime(store.namespace.key("again49"))))
+        assert debug_client.zcard(idx) == 52
+        assert await store.prune_index(count=7) == 50
+        assert debug_client.zcard(idx) == 2
+        await assert_clean(store)
+
+
+# -- cost ------------------------------------------------------------------------------------
+
+
+@pytest.mark.redis
+async def test_each_write_is_one_round_trip(
+    debug_server: RedisServer, debug_client: redis.Redis
+) -> None:
+    async with tenantkv.open_store(debug_server.url, tenant=new_tenant(), index=True) as store:
+
+        async def every_write() -> None:
+            await store.set("a", 1)
+            await store.set("b", 1, ttl_ms=60_000)
+            await store.set_many({"c": 1, "d": 2})
+            await store.set_ttl("a", 1000)
+            await store.list_push("l", 1)
+            await store.delete("b")
+
+        debug_client.config_resetstat()
+        await every_write()
+        calls = command_calls(debug_client)
+        assert calls["evalsha"] == 6
+        assert "multi" not in calls
+        assert "eval" not in calls
+
+
+@pytest.mark.redis
+async def test_listing_costs_what_the_tenant_holds(
+    debug_server: RedisServer, debug_client: redis.Redis
+) -> None:
+    debug(debug_client, "POPULATE", 200_000, "other")
+    tenant = new_tenant()
+    async with (
+        tenantkv.open_store(debug_server.url, tenant=tenant, index=True) as store,
+        tenantkv.open_store(debug_server.url, tenant=tenant) as scanning,
+    ):
+        await store.set_many({f"txn:{i}": i for i in range(1000)})
+        assert debug_client.dbsize() >= 201_000
+        debug_client.config_resetstat()
+        keys = await store.keys(count=100)
+        assert len(keys) == 1000
+        calls = command_calls(debug_client)
+        # 1000 / 100 chunks, plus the one that finds the end.
+        assert calls["evalsha"] <= 1000 // 100 + 1, calls
+        assert "scan" not in calls
+        debug_client.config_resetstat()
+        assert await store.count_keys() == 1000
+        assert command_calls(debug_client)["evalsha"] == 1
+        # For contrast: SCAN walks all 200,000 keys to find the same 1000.
+        debug_client.config_resetstat()
+        assert len(await scanning.keys(count=1000)) == 1000
+        assert command_calls(debug_client)["scan"] >= 200
+
+
+@pytest.mark.slow
+@pytest.mark.redis
+async def test_no_slow_command_on_a_100k_tenant(
+    debug_server: RedisServer, debug_client: redis.Redis
+) -> None:
+    tenant = new_tenant()
+    async with (
+        tenantkv.open_store(debug_server.url, tenant=tenant, index=True) as store,
+        tenantkv.open_store(debug_server.url, tenant=tenant) as plain,
+    ):
+        # 20,000 keys that expire at once, then 70,000 plain and 10,000 with a TTL.
+        for start in range(0, 20_000, 1000):
+            await store.set_many({f"e:{i}": i for i in range(start, start + 1000)}, ttl_ms=1)
+        for start in range(0, 70_000, 1000):
+            await store.set_many({f"k:{i}": i for i in range(start, start + 1000)})
+        for start in range(0, 10_000, 1000):
+            await store.set_many({f"t:{i}": i for i in range(start, start + 1000)}, ttl_ms=600_000)
+        # 10,000 keys behind the store's back, for reindex to adopt.
+        for start in range(0, 10_000, 1000):
+            await plain.set_many({f"f:{i}": i for i in range(start, start + 1000)})
+        debug_client.slowlog_reset()
+
+        assert len(await store.keys()) == 80_000
+        assert await store.count_keys() == 80_000
+        assert await store.count_keys("k:1*") == 11_111
+        assert (await store.stats()).keys == 80_000
+        await store.prune_index()
+        assert debug_client.zcard(store.namespace.meta_key("idx")) == 80_000
+        report = await store.verify_index()
+        assert report.missing_count == 10_000
+        assert (await store.reindex()).missing_count == 10_000
+        assert await store.count_keys() == 90_000
+        await assert_clean(store)
+        assert await store.clear() == 90_000
+
+        slow = debug_client.slowlog_get(128)
+        assert slow == [], slow
