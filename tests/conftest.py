@@ -8,6 +8,7 @@ and stopped by PID; tests are isolated by fresh tenant IDs, never by FLUSHALL.
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
@@ -16,7 +17,7 @@ from typing import Any
 import pytest
 
 import tenantkv
-from tenantkv.localredis import RedisServer
+from tenantkv.localredis import RedisCluster, RedisServer
 
 #: Server settings for the shared test server: no persistence (localredis adds
 #: it), a SLOWLOG that records every command over 10 ms.
@@ -37,6 +38,12 @@ class StoreKind:
 STORE_KINDS: list[StoreKind] = [
     StoreKind("memory", None),
     StoreKind("redis", "redis_server", marks=(pytest.mark.redis,)),
+    StoreKind("memory+index", None, {"index": True}),
+    StoreKind("redis+index", "redis_server", {"index": True}, marks=(pytest.mark.redis,)),
+    StoreKind("cluster", "redis_cluster", marks=(pytest.mark.cluster,)),
+    StoreKind("cluster+index", "redis_cluster", {"index": True}, marks=(pytest.mark.cluster,)),
+    StoreKind("memory+shards", None, {"shards": 4}),
+    StoreKind("cluster+shards", "redis_cluster", {"shards": 8}, marks=(pytest.mark.cluster,)),
 ]
 
 
@@ -48,6 +55,13 @@ def new_tenant(label: str = "t") -> str:
 def redis_server() -> Iterator[RedisServer]:
     with RedisServer(extra_args=SERVER_ARGS) as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def redis_cluster() -> Iterator[RedisCluster]:
+    """The session's cluster: 3 primaries with 1 replica each. Tests must not break it."""
+    with RedisCluster(3, 1, extra_args=SERVER_ARGS) as cluster:
+        yield cluster
 
 
 @pytest.fixture(params=[pytest.param(k, id=k.name, marks=k.marks) for k in STORE_KINDS])
@@ -82,6 +96,10 @@ async def open_tenant(store_url: str, store_kind: StoreKind) -> AsyncIterator[Op
 
     yield open_
     for store in opened:
+        # Leave the shared server as empty as we found it, so that later
+        # tests' SCANs walk only their own keys.
+        with contextlib.suppress(tenantkv.TenantKVError):
+            await store.clear()
         await store.aclose()
 
 

@@ -17,21 +17,37 @@ Why this shape:
   (``tkv:{a}:`` vs ``tkv:{a.b}:`` vs ``tkv:{ab}:``).
 - Bookkeeping keys use ``#`` after the tag instead of ``:``, so no
   ``MATCH <prefix>:{<tenant>}:*`` can ever return them as user keys.
+
+Sharding (option ``shards=N``, default 1): one hash slot is served by one
+cluster primary, so a tenant too large for one node can be spread over ``N``
+slots. Its keys then live under ``<prefix>:{<tenant>:NN}:<key>``, ``NN`` being
+the two-digit shard number ``crc32(key) % N``. Listing, counting and clearing
+match ``<prefix>:{<tenant>:[0-9][0-9]}:<pattern>``, which covers every shard
+and, as tenant IDs hold no ``:`` or ``}``, nothing of another tenant or of
+the unsharded layout. ``N`` is part of the layout: open a tenant's data with
+the ``shards`` value it was written with. With ``N`` > 1, ``set_many`` is
+atomic per shard only, and the per-tenant index is not available yet (it
+would need one index per shard, in that shard's slot:
+:meth:`Namespace.meta_key` takes the shard for that).
 """
 
 from __future__ import annotations
 
 import re
+import zlib
 from dataclasses import dataclass
 
-from .errors import InvalidTenantError
+from .errors import InvalidTenantError, InvalidValueError
 from .glob import escape_glob
 
-__all__ = ["DEFAULT_PREFIX", "PREFIX_ALPHABET", "TENANT_ALPHABET", "Namespace"]
+__all__ = ["DEFAULT_PREFIX", "MAX_SHARDS", "PREFIX_ALPHABET", "TENANT_ALPHABET", "Namespace"]
 
 DEFAULT_PREFIX = "tkv"
 TENANT_ALPHABET = "ASCII letters, digits, '.', '-' and '_' (1 to 128 characters)"
 PREFIX_ALPHABET = "ASCII letters, digits, '.', '-', '_' and ':' (1 to 64 characters)"
+
+#: Most shards one tenant can have (shard numbers are two digits).
+MAX_SHARDS = 100
 
 _TENANT_RE = re.compile(r"[A-Za-z0-9._-]{1,128}")
 _PREFIX_RE = re.compile(r"[A-Za-z0-9._:-]{1,64}")
@@ -53,37 +69,89 @@ def validate_prefix(prefix: object) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Namespace:
-    """The physical home of one tenant's keys, channels and bookkeeping."""
+    """The physical home of one tenant's keys, channels and bookkeeping.
+
+    With ``shards`` > 1 (see the module docstring) each key lives in one of
+    ``shards`` hash-tagged shards picked by a stable hash of the key, so one
+    large tenant spreads over that many cluster hash slots.
+    """
 
     tenant: str
     prefix: str = DEFAULT_PREFIX
+    # -- sharding (tenantkv.backends.cluster) ----------------------------------
+    #: Hash-tagged shards the tenant's keys are spread over; 1 = one hash slot.
+    shards: int = 1
 
     def __post_init__(self) -> None:
         validate_tenant(self.tenant)
         validate_prefix(self.prefix)
+        validate_shards(self.shards)
 
     @property
     def hash_tag(self) -> str:
-        """The ``{...}`` part that pins the tenant to one cluster hash slot."""
+        """The ``{...}`` part of an unsharded tenant (and of its channels and bookkeeping)."""
         return "{" + self.tenant + "}"
 
     @property
     def key_prefix(self) -> str:
-        """What every physical user key (and channel) of the tenant starts with."""
-        return f"{self.prefix}:{self.hash_tag}:"
+        """What every physical user key (and channel) of the tenant starts with.
+
+        For a sharded tenant this is the part all shards share
+        (``<prefix>:{<tenant>:``); use :meth:`shard_prefix` for one shard.
+        """
+        if self.shards == 1:
+            return f"{self.prefix}:{self.hash_tag}:"
+        return f"{self.prefix}:{{{self.tenant}:"
+
+    def shard_of(self, key: str) -> int:
+        """The shard of a tenant-relative ``key``: CRC-32 of its UTF-8 bytes mod ``shards``."""
+        if self.shards == 1:
+            return 0
+        return zlib.crc32(key.encode("utf-8", "surrogateescape")) % self.shards
+
+    def shard_prefix(self, shard: int) -> str:
+        """What every physical key of ``shard`` starts with (``<prefix>:{<tenant>:NN}:``)."""
+        if self.shards == 1:
+            return self.key_prefix
+        return f"{self.prefix}:{{{self.tenant}:{shard:02d}}}:"
 
     def key(self, key: str) -> str:
         """The physical key for a tenant-relative ``key``."""
-        return self.key_prefix + key
+        return self.shard_prefix(self.shard_of(key)) + key
 
     def relative(self, physical_key: str) -> str:
         """The tenant-relative key for a physical key of this namespace."""
-        return physical_key[len(self.key_prefix) :]
+        # Every shard prefix has the same length (two-digit shard numbers).
+        return physical_key[len(self.shard_prefix(0)) :]
 
     def match(self, pattern: str) -> str:
-        """A ``SCAN MATCH`` pattern: the escaped namespace, then the user's pattern."""
-        return escape_glob(self.key_prefix) + pattern
+        """A ``SCAN MATCH`` pattern: the escaped namespace, then the user's pattern.
 
-    def meta_key(self, name: str) -> str:
-        """A bookkeeping key of the store's own, never returned as a user key."""
-        return f"{self.prefix}:{self.hash_tag}#{name}"
+        For a sharded tenant it covers every shard (``<prefix>:{<tenant>:[0-9][0-9]}:``);
+        tenant IDs contain no ``:`` and no ``}``, so it cannot reach another
+        tenant's keys nor those of the unsharded layout.
+        """
+        if self.shards == 1:
+            return escape_glob(self.key_prefix) + pattern
+        return escape_glob(self.key_prefix) + "[0-9][0-9]}:" + pattern
+
+    def matches(self, pattern: str) -> list[str]:
+        """One ``SCAN MATCH`` pattern per shard, each pinned to that shard's hash slot."""
+        return [escape_glob(self.shard_prefix(s)) + pattern for s in range(self.shards)]
+
+    def meta_key(self, name: str, shard: int | None = None) -> str:
+        """A bookkeeping key of the store's own, never returned as a user key.
+
+        Without ``shard`` it lives in the unsharded tenant slot; with ``shard``
+        in that shard's slot (where a per-shard index would live).
+        """
+        if shard is None or self.shards == 1:
+            return f"{self.prefix}:{self.hash_tag}#{name}"
+        return f"{self.prefix}:{{{self.tenant}:{shard:02d}}}#{name}"
+
+
+def validate_shards(shards: object) -> int:
+    """Return ``shards`` if it is a valid shard count (1 to :data:`MAX_SHARDS`)."""
+    if isinstance(shards, bool) or not isinstance(shards, int) or not 1 <= shards <= MAX_SHARDS:
+        raise InvalidValueError(f"shards must be an int from 1 to {MAX_SHARDS}, not {shards!r}")
+    return shards

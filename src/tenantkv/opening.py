@@ -9,7 +9,17 @@ option     default           meaning
 ========== ================= ===================================================
 prefix     ``tkv``           app prefix in front of every tenant namespace
 count      ``1000``          keys visited per enumeration command (SCAN COUNT)
+index      ``false``         keep a per-tenant key index (``1``/``true``/``yes``/``on``
+                             or ``0``/``false``/``no``/``off`` in a URL): listing
+                             and counting cost what the tenant holds, not the
+                             keyspace; memory and Redis >= 7.0 backends
+shards     ``1``             spread each tenant over N hash-tagged shards (1-100),
+                             i.e. N Redis Cluster slots; see tenantkv.namespace
 ========== ================= ===================================================
+
+Backend option of ``redis+cluster://``: ``topology_wait_ms`` (default 10000),
+how long an enumeration waits for a failover or slot migration to settle
+before it raises ``TopologyChangedError``.
 """
 
 from __future__ import annotations
@@ -20,11 +30,13 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from .backends.base import Backend
+from .backends.cluster import RedisClusterBackend
+from .backends.keyindex import IndexingBackend, IndexKeys
 from .backends.memory import MemoryBackend, MemoryKeyspace
 from .backends.redis import RedisBackend
-from .enumeration import ScanEnumerator
-from .errors import InvalidURLError
-from .namespace import DEFAULT_PREFIX, Namespace, validate_tenant
+from .enumeration import IndexEnumerator, ScanEnumerator
+from .errors import InvalidURLError, InvalidValueError
+from .namespace import DEFAULT_PREFIX, Namespace, validate_shards, validate_tenant
 from .store import DEFAULT_COUNT, TenantStore, check_count
 
 __all__ = ["SCHEMES", "open_store", "redact_url"]
@@ -81,14 +93,27 @@ async def _open_redis(url: StoreURL, options: dict[str, Any]) -> Backend:
     return backend
 
 
+async def _open_redis_cluster(url: StoreURL, options: dict[str, Any]) -> Backend:
+    options.setdefault("socket_connect_timeout", 5.0)
+    backend = RedisClusterBackend.from_url(url.url, redacted_url=url.redacted, **options)
+    try:
+        await backend.ping()
+    except BaseException:
+        await backend.aclose()
+        raise
+    return backend
+
+
 #: URL scheme -> backend factory. A new backend is one module plus one line here.
 SCHEMES: dict[str, BackendFactory] = {
     "memory": _open_memory,
     "redis": _open_redis,
     "rediss": _open_redis,
+    "redis+cluster": _open_redis_cluster,
+    "rediss+cluster": _open_redis_cluster,
 }
 
-_STORE_OPTIONS = ("prefix", "count")
+_STORE_OPTIONS = ("prefix", "count", "index", "shards")
 
 
 def parse_url(url: object) -> StoreURL:
@@ -97,7 +122,8 @@ def parse_url(url: object) -> StoreURL:
     redacted = redact_url(url)
     try:
         parts = urlsplit(url)
-        parts.port  # noqa: B018 - raises ValueError on a bad port
+        if "," not in parts.netloc:  # host lists (redis+cluster://) are checked by the backend
+            parts.port  # noqa: B018 - raises ValueError on a bad port
     except ValueError as exc:
         raise InvalidURLError(f"cannot parse store URL {redacted}: {exc}") from exc
     scheme = parts.scheme.lower()
@@ -120,16 +146,62 @@ def _count_option(value: object) -> int:
     return check_count(value)
 
 
+def _shards_option(value: object) -> int:
+    if isinstance(value, str):
+        try:
+            value = int(value)
+        except ValueError:
+            raise InvalidURLError(f"shards must be an integer, not {value!r}") from None
+    try:
+        return validate_shards(value)
+    except InvalidValueError as exc:
+        raise InvalidURLError(str(exc)) from exc
+
+
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off", ""})
+
+
+def _index_option(value: object) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in _TRUE | _FALSE:
+        return value.lower() in _TRUE
+    raise InvalidURLError(f"index must be a boolean (true/false, 1/0), not {value!r}")
+
+
+async def _indexed_store(backend: Backend, namespace: Namespace, count: int) -> TenantStore:
+    """A store whose writes keep the tenant's key index and whose listing reads it."""
+    if not isinstance(backend, IndexingBackend):
+        raise InvalidURLError(f"the backend of {backend.url} cannot keep a key index (index=true)")
+    index = backend.key_index(
+        IndexKeys(namespace.meta_key("idx"), namespace.meta_key("exp"), namespace.key_prefix)
+    )
+    await index.prepare()
+    enumerator = IndexEnumerator(index, backend, namespace)
+    return TenantStore(backend, namespace, enumerator, count=count, writer=index)
+
+
 async def _open(url: object, tenant: object, options: dict[str, Any]) -> TenantStore:
     validate_tenant(tenant)
     assert isinstance(tenant, str)
     parsed = parse_url(url)
     merged: dict[str, Any] = dict(parsed.store_options)
     merged.update({k: options.pop(k) for k in _STORE_OPTIONS if k in options})
-    namespace = Namespace(tenant, merged.get("prefix", DEFAULT_PREFIX))
+    shards = _shards_option(merged.get("shards", 1))
+    namespace = Namespace(tenant, merged.get("prefix", DEFAULT_PREFIX), shards)
     count = _count_option(merged.get("count", DEFAULT_COUNT))
+    indexed = _index_option(merged.get("index", False))
+    if indexed and shards > 1:
+        raise InvalidURLError("index=true needs shards=1: a per-shard index is not available yet")
     backend = await SCHEMES[parsed.scheme](parsed, options)
-    return TenantStore(backend, namespace, ScanEnumerator(backend, namespace), count=count)
+    if not indexed:
+        return TenantStore(backend, namespace, ScanEnumerator(backend, namespace), count=count)
+    try:
+        return await _indexed_store(backend, namespace, count)
+    except BaseException:
+        await backend.aclose()
+        raise
 
 
 class StoreOpener:
@@ -159,7 +231,9 @@ def open_store(url: str = DEFAULT_URL, *, tenant: str, **options: Any) -> StoreO
 
     Schemes: ``memory://[name]`` (in-process, shared by name within the
     process), ``redis://`` and ``rediss://`` (user, password, db and TLS from
-    the URL). Options: see the module docstring. Raises
+    the URL), ``redis+cluster://[user:password@]host:port[,host:port...]`` and
+    ``rediss+cluster://`` (Redis Cluster; any reachable startup node will do).
+    Options: see the module docstring. Raises
     :class:`~tenantkv.errors.InvalidTenantError`,
     :class:`~tenantkv.errors.InvalidURLError`, or
     :class:`~tenantkv.errors.BackendUnavailableError` when the server does not

@@ -24,8 +24,10 @@ from ..errors import (
     StoreClosedError,
     WrongTypeError,
 )
+from .keyindex import IndexKeys
+from .redisindex import RedisKeyIndex
 
-__all__ = ["RedisBackend", "translate_errors"]
+__all__ = ["RedisBackend", "RedisSubscription", "SubscriberHub", "decode_key", "translate_errors"]
 
 KEY_ENCODING = ("utf-8", "surrogateescape")
 
@@ -58,8 +60,12 @@ def translate_errors(url: str, command: str) -> Iterator[None]:
         raise BackendError(f"{command} failed on {url}: {exc}", url=url, command=command) from exc
 
 
-class _SubscriberHub:
-    """One subscriber connection shared by all subscriptions of a backend."""
+class SubscriberHub:
+    """One subscriber connection shared by all subscriptions of a backend.
+
+    ``client`` is any redis-py asyncio client of one server; the Redis Cluster
+    backend gives it a client of the node it subscribes on.
+    """
 
     def __init__(self, client: aioredis.Redis, url: str) -> None:
         self._client = client
@@ -177,14 +183,14 @@ class _SubscriberHub:
         self._queues.clear()
 
 
-class _RedisSubscription:
-    def __init__(self, hub: _SubscriberHub, channel: str) -> None:
+class RedisSubscription:
+    def __init__(self, hub: SubscriberHub, channel: str) -> None:
         self._hub = hub
         self._channel = channel
         self._queue: asyncio.Queue[bytes | BaseException] = asyncio.Queue()
         self._entered = False
 
-    async def __aenter__(self) -> _RedisSubscription:
+    async def __aenter__(self) -> RedisSubscription:
         await self._hub.add(self._channel, self._queue)
         self._entered = True
         return self
@@ -194,7 +200,7 @@ class _RedisSubscription:
             self._entered = False
             await self._hub.remove(self._channel, self._queue)
 
-    def __aiter__(self) -> _RedisSubscription:
+    def __aiter__(self) -> RedisSubscription:
         return self
 
     async def __anext__(self) -> bytes:
@@ -212,7 +218,7 @@ class RedisBackend:
     def __init__(self, client: aioredis.Redis, *, url: str) -> None:
         self._client = client
         self._url = url
-        self._hub = _SubscriberHub(client, url)
+        self._hub = SubscriberHub(client, url)
         self._closed = False
 
     @classmethod
@@ -316,9 +322,9 @@ class RedisBackend:
             receivers: int = await self._client.publish(channel, data)
         return receivers
 
-    def subscribe(self, channel: str) -> _RedisSubscription:
+    def subscribe(self, channel: str) -> RedisSubscription:
         self._check_open()
-        return _RedisSubscription(self._hub, channel)
+        return RedisSubscription(self._hub, channel)
 
     async def scan(self, match: str, count: int) -> AsyncIterator[list[str]]:
         cursor = 0
@@ -335,6 +341,10 @@ class RedisBackend:
         with self._errors("UNLINK"):
             removed: int = await self._client.unlink(*keys)
         return removed
+
+    def key_index(self, keys: IndexKeys) -> RedisKeyIndex:
+        """The tenant index stored under ``keys`` (kept by Lua scripts; Redis >= 7.0)."""
+        return RedisKeyIndex(self._client, keys, errors=self._errors)
 
     async def aclose(self) -> None:
         if self._closed:

@@ -1,0 +1,809 @@
+"""The Redis Cluster backend: redis-py's asyncio ``RedisCluster`` client, same store semantics.
+
+URL: ``redis+cluster://[user:password@]host:port[,host:port...][?options]``
+(``rediss+cluster://`` for TLS). The comma-separated nodes are startup
+nodes; any one reachable node is enough to discover the cluster. Options in
+the query (or keywords) go to redis-py, except ``topology_wait_ms``.
+
+What differs from a single server, and how this module deals with it:
+
+- **Commands on keys** are routed by hash slot by redis-py. ``get_many`` and
+  ``unlink`` group keys by slot (one MGET / bounded UNLINKs per slot, slots in
+  parallel), so no command is ever CROSSSLOT. ``set_many`` runs one
+  MULTI/EXEC per slot: all or none *per slot*; keys of one tenant share a slot
+  unless the tenant is sharded, so an unsharded tenant keeps full atomicity.
+- **Enumeration** (:meth:`RedisClusterBackend.scan`): SCAN covers one node
+  only, so every primary owning a slot that can hold matching keys is walked
+  with its own cursor, all concurrently. A pattern that pins one hash tag
+  (``tkv:{tenant}:*``) can only match keys of one slot, so only that slot's
+  owner is walked (Redis >= 7.4 then walks only that slot; older servers walk
+  the owner's whole keyspace, still one node instead of all).
+- **Topology changes** during an enumeration are detected per node walk by
+  comparing the node's own view of itself before and after the walk (see
+  :meth:`RedisClusterBackend.scan`); affected slots are walked again from
+  cursor 0 on their new owner, or :class:`~tenantkv.errors.TopologyChangedError`
+  is raised. A partial result is never returned silently.
+- **Pub/sub** uses plain PUBLISH/SUBSCRIBE, which reach every node of the
+  cluster. Subscriptions and publishes of a channel both go to the primary
+  owning the channel's slot, so the receiver count PUBLISH returns (which
+  Redis counts on the receiving node only) includes this library's
+  subscribers. Subscriptions on one node share one connection
+  (:class:`~tenantkv.backends.redis.SubscriberHub`, the same code as the
+  single-server backend). A subscription does not follow a failover: when
+  its node goes away it raises :class:`~tenantkv.errors.BackendUnavailableError`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import contextlib
+import functools
+import inspect
+from collections.abc import AsyncIterator, Awaitable, Iterable, Iterator, MutableSet, Sequence
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any, TypeVar, cast
+from urllib.parse import urlsplit
+
+import redis.asyncio as aioredis
+from redis import exceptions as rexc
+from redis.asyncio.cluster import ClusterNode, RedisCluster
+from redis.asyncio.connection import SSLConnection, parse_url
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.crc import key_slot
+
+from ..errors import (
+    BackendError,
+    BackendUnavailableError,
+    InvalidURLError,
+    StoreClosedError,
+    TopologyChangedError,
+)
+from .keyindex import IndexKeys
+from .redis import KEY_ENCODING, RedisSubscription, SubscriberHub, decode_key, translate_errors
+from .redisindex import RedisKeyIndex
+
+__all__ = [
+    "CLUSTER_SLOTS",
+    "DEFAULT_TOPOLOGY_WAIT_MS",
+    "MAX_PARALLEL",
+    "UNLINK_BATCH",
+    "RedisClusterBackend",
+    "parse_cluster_nodes",
+    "parse_cluster_url",
+    "pinned_slot",
+    "translate_cluster_errors",
+]
+
+#: Hash slots of a Redis Cluster.
+CLUSTER_SLOTS = 16384
+#: Most keys one UNLINK carries (keys of one slot per command).
+UNLINK_BATCH = 1000
+#: Most per-slot commands of one call (get_many, set_many, unlink) in flight at once.
+MAX_PARALLEL = 16
+#: How long an enumeration waits for the cluster to settle (a failover to
+#: finish, a migrating slot to land) before it raises TopologyChangedError.
+#: Redis' default cluster-node-timeout is 15 s, so with default settings an
+#: enumeration running into a *crashed* primary raises rather than waits.
+DEFAULT_TOPOLOGY_WAIT_MS = 10_000
+
+_DEFAULT_PORT = 6379
+_SCHEMES = {"redis+cluster": False, "rediss+cluster": True}
+# Options redis-py's single-node client understands: what a per-node
+# connection (enumeration, pub/sub) inherits from the cluster options.
+_NODE_OPTIONS = frozenset(inspect.signature(aioredis.Redis.__init__).parameters) - {
+    "self",
+    "host",
+    "port",
+    "db",
+    "connection_pool",
+    "single_connection_client",
+    "retry",
+    "retry_on_error",
+    "retry_on_timeout",
+    "max_connections",
+    "decode_responses",
+    "encoding_errors",
+    "redis_connect_func",
+    "auto_close_connection_pool",
+    "event_dispatcher",
+    "unix_socket_path",
+}
+# Errors after which a node walk is simply not trusted (and retried on the
+# slots' current owner) rather than reported: the node went away, restarted,
+# is loading, or the cluster is reconfiguring.
+_TOPOLOGY_ERRORS: tuple[type[BaseException], ...] = (
+    rexc.ConnectionError,
+    rexc.TimeoutError,
+    rexc.ClusterDownError,
+    rexc.TryAgainError,
+    OSError,
+)
+_RETRY_DELAYS_S = (0.02, 0.05, 0.1, 0.2, 0.5)
+
+Address = tuple[str, int]
+T = TypeVar("T")
+
+
+# --------------------------------------------------------------------------- URL
+
+
+def _split_host_port(text: str, redacted: str) -> Address:
+    if text.startswith("["):  # [IPv6]:port
+        host, _, rest = text[1:].partition("]")
+        port_text = rest[1:] if rest.startswith(":") else ""
+    else:
+        host, _, port_text = text.rpartition(":") if ":" in text else (text, "", "")
+    if not host:
+        raise InvalidURLError(f"missing host in Redis Cluster URL {redacted}")
+    if not port_text:
+        return host, _DEFAULT_PORT
+    if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        raise InvalidURLError(f"bad port {port_text!r} in Redis Cluster URL {redacted}")
+    return host, int(port_text)
+
+
+def parse_cluster_url(url: str, *, redacted: str) -> tuple[list[Address], dict[str, Any]]:
+    """Split a ``redis+cluster://`` URL into startup nodes and redis-py client options.
+
+    User, password (percent-decoded) and TLS (``rediss+cluster://`` or
+    ``?ssl=true``) come from the URL; query options are typed by redis-py's
+    own URL parser. Raises :class:`~tenantkv.errors.InvalidURLError`.
+    """
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme not in _SCHEMES:
+        raise InvalidURLError(f"not a Redis Cluster URL: {redacted}")
+    userinfo, _, hosts = parts.netloc.rpartition("@")
+    nodes = [_split_host_port(item.strip(), redacted) for item in hosts.split(",") if item.strip()]
+    if not nodes:
+        raise InvalidURLError(f"no node in Redis Cluster URL {redacted}")
+    if parts.path not in ("", "/", "/0"):
+        raise InvalidURLError(f"Redis Cluster has only database 0, not {parts.path!r}: {redacted}")
+    # Let redis-py parse credentials, TLS and the typed query options from an
+    # equivalent single-node URL, so both clients read options the same way.
+    single = f"{'rediss' if _SCHEMES[scheme] else 'redis'}://"
+    single += (userinfo + "@" if userinfo else "") + f"{_format_host(nodes[0])}/0"
+    if parts.query:
+        single += "?" + parts.query
+    try:
+        options = dict(parse_url(single))
+    except ValueError as exc:
+        raise InvalidURLError(f"invalid Redis Cluster URL {redacted}: {exc}") from exc
+    for name in ("host", "port", "db", "path"):
+        options.pop(name, None)
+    if options.pop("connection_class", None) is SSLConnection:
+        options["ssl"] = True
+    return nodes, options
+
+
+def _format_host(address: Address) -> str:
+    host, port = address
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+# --------------------------------------------------------------------------- slots
+
+
+def pinned_slot(match: str) -> int | None:
+    """The one hash slot every key matching the SCAN pattern ``match`` lives in, if any.
+
+    True when the pattern starts with literal text (no ``* ? [ \\``) up to
+    and including a non-empty ``{tag}``: every matching key then starts with
+    that text, so its hash tag, and slot, is the pattern's.
+    """
+    start = match.find("{")
+    if start < 0:
+        return None
+    end = match.find("}", start + 1)
+    if end <= start + 1:
+        return None
+    if any(ch in "*?[\\" for ch in match[: end + 1]):
+        return None
+    return key_slot(match[start + 1 : end].encode(*KEY_ENCODING))
+
+
+def slot_of(key: str) -> int:
+    """The hash slot of ``key`` (hash tags included)."""
+    return key_slot(key.encode(*KEY_ENCODING))
+
+
+def _group_by_slot(keys: Iterable[str]) -> dict[int, list[int]]:
+    """Positions of ``keys`` grouped by hash slot."""
+    groups: dict[int, list[int]] = {}
+    for position, key in enumerate(keys):
+        groups.setdefault(slot_of(key), []).append(position)
+    return groups
+
+
+@dataclass(frozen=True, slots=True)
+class NodeEntry:
+    """One line of ``CLUSTER NODES``."""
+
+    node_id: str
+    address: Address | None
+    flags: frozenset[str]
+    config_epoch: int
+    #: Slot ranges the node serves, inclusive.
+    ranges: tuple[tuple[int, int], ...]
+    #: Slots being migrated to or imported from another node (shown for ``myself`` only).
+    moving: frozenset[int]
+
+    @property
+    def primary(self) -> bool:
+        return "master" in self.flags
+
+    @property
+    def healthy(self) -> bool:
+        return not self.flags & {"fail", "fail?", "handshake", "noaddr"}
+
+    def owns_all(self, slots: Iterable[int]) -> bool:
+        starts = [lo for lo, _ in self.ranges]
+        for slot in slots:
+            i = bisect.bisect_right(starts, slot) - 1
+            if i < 0 or slot > self.ranges[i][1]:
+                return False
+        return True
+
+
+def parse_cluster_nodes(text: str) -> list[NodeEntry]:
+    """Parse the reply of ``CLUSTER NODES``."""
+    entries: list[NodeEntry] = []
+    for line in text.splitlines():
+        fields = line.split()
+        if len(fields) < 8:
+            continue
+        hostport = fields[1].split("@", 1)[0]
+        host, _, port = hostport.rpartition(":")
+        address = (host, int(port)) if host and port.isdigit() and int(port) > 0 else None
+        ranges: list[tuple[int, int]] = []
+        moving: set[int] = set()
+        for token in fields[8:]:
+            if token.startswith("["):
+                moving.add(int(token[1:].split("-", 1)[0]))
+            elif "-" in token:
+                lo, hi = token.split("-", 1)
+                ranges.append((int(lo), int(hi)))
+            else:
+                ranges.append((int(token), int(token)))
+        entries.append(
+            NodeEntry(
+                node_id=fields[0],
+                address=address,
+                flags=frozenset(fields[2].split(",")),
+                config_epoch=int(fields[6]),
+                ranges=tuple(sorted(ranges)),
+                moving=frozenset(moving),
+            )
+        )
+    return entries
+
+
+@dataclass(frozen=True, slots=True)
+class _SelfView:
+    """What one node says about itself: enough to tell whether its SCAN can be trusted."""
+
+    run_id: str
+    me: NodeEntry
+    cluster_ok: bool
+
+    def serves(self, slots: frozenset[int]) -> bool:
+        """Whether a walk of this node may start: it is the stable primary of ``slots``."""
+        return self.cluster_ok and self.still_serves(slots)
+
+    def still_serves(self, slots: frozenset[int]) -> bool:
+        me = self.me
+        return me.primary and not (me.moving & slots) and me.owns_all(slots)
+
+    def same_node(self, other: _SelfView) -> bool:
+        """Same process, same identity, no failover or slot import in between."""
+        return (self.run_id, self.me.node_id, self.me.primary, self.me.config_epoch) == (
+            other.run_id,
+            other.me.node_id,
+            other.me.primary,
+            other.me.config_epoch,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class _WalkEnd:
+    slots: frozenset[int]
+    complete: bool
+    error: Exception | None = None
+
+
+# --------------------------------------------------------------------------- errors
+
+
+@contextlib.contextmanager
+def translate_cluster_errors(url: str, command: str) -> Iterator[None]:
+    """:func:`~tenantkv.backends.redis.translate_errors` plus redis-py's cluster exceptions."""
+    with translate_errors(url, command):
+        try:
+            yield
+        except (rexc.ClusterDownError, rexc.TryAgainError, rexc.SlotNotCoveredError) as exc:
+            raise BackendUnavailableError(
+                f"{command} failed: the cluster at {url} is not serving all slots: {exc}",
+                url=url,
+                command=command,
+            ) from exc
+        except rexc.RedisClusterException as exc:  # not a RedisError subclass
+            cls = BackendUnavailableError if "connect" in str(exc) else BackendError
+            raise cls(f"{command} failed on {url}: {exc}", url=url, command=command) from exc
+
+
+# --------------------------------------------------------------------------- backend
+
+
+class RedisClusterBackend:
+    """A backend on a Redis Cluster (``redis+cluster://`` or ``rediss+cluster://``)."""
+
+    def __init__(
+        self,
+        client: RedisCluster,
+        *,
+        url: str,
+        startup_nodes: Sequence[Address],
+        node_options: dict[str, Any],
+        topology_wait_ms: int = DEFAULT_TOPOLOGY_WAIT_MS,
+    ) -> None:
+        self._client = client
+        self._url = url
+        self._startup_nodes = list(startup_nodes)
+        self._node_options = node_options
+        self._topology_wait_s = topology_wait_ms / 1000
+        self._node_clients: dict[Address, aioredis.Redis] = {}
+        self._hubs: dict[Address, SubscriberHub] = {}
+        # Last known primaries' slot ranges: a hint only. A node walk is
+        # trusted because of what the walked node says about itself, never
+        # because of this map, so it may be stale.
+        self._topology: list[NodeEntry] = []
+        self._set_many_script = client.register_script(_script_source("set_many_slot"))
+        self._closed = False
+
+    @classmethod
+    def from_url(
+        cls, url: str, *, redacted_url: str, topology_wait_ms: object = None, **options: Any
+    ) -> RedisClusterBackend:
+        """Build a backend from a ``redis+cluster://`` URL; redis-py options as keywords."""
+        nodes, url_options = parse_cluster_url(url, redacted=redacted_url)
+        wait_ms = _wait_option(
+            url_options.pop("topology_wait_ms", None)
+            if topology_wait_ms is None
+            else topology_wait_ms
+        )
+        merged = {**url_options, **options}
+        try:
+            client = RedisCluster(
+                startup_nodes=[ClusterNode(host, port) for host, port in nodes],
+                decode_responses=False,
+                encoding_errors=KEY_ENCODING[1],
+                **merged,
+            )
+        except (ValueError, TypeError, rexc.RedisClusterException) as exc:
+            raise InvalidURLError(f"invalid Redis Cluster URL {redacted_url}: {exc}") from exc
+        node_options = {k: v for k, v in merged.items() if k in _NODE_OPTIONS}
+        return cls(
+            client,
+            url=redacted_url,
+            startup_nodes=nodes,
+            node_options=node_options,
+            topology_wait_ms=wait_ms,
+        )
+
+    def __repr__(self) -> str:
+        return f"RedisClusterBackend(url={self._url!r})"
+
+    @property
+    def url(self) -> str:
+        return self._url
+
+    @property
+    def client(self) -> RedisCluster:
+        """The underlying redis-py cluster client (for diagnostics and tests)."""
+        return self._client
+
+    @property
+    def subscription_count(self) -> int:
+        return sum(hub.subscription_count for hub in self._hubs.values())
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StoreClosedError(f"the backend for {self._url} is closed")
+
+    def _errors(self, command: str) -> contextlib.AbstractContextManager[None]:
+        self._check_open()
+        return translate_cluster_errors(self._url, command)
+
+    def _node_client(self, address: Address) -> aioredis.Redis:
+        """A client of one node, for what must go to that node only (SCAN, its view, pub/sub).
+
+        It never retries by itself: a failed call means "this walk cannot be
+        trusted", and the enumeration decides what to do next.
+        """
+        client = self._node_clients.get(address)
+        if client is None:
+            client = aioredis.Redis(
+                host=address[0],
+                port=address[1],
+                decode_responses=False,
+                encoding_errors=KEY_ENCODING[1],
+                retry=Retry(NoBackoff(), 0),
+                **self._node_options,
+            )
+            self._node_clients[address] = client
+        return client
+
+    # -- single keys: redis-py routes them by slot -------------------------
+    async def ping(self) -> None:
+        with self._errors("PING"):
+            await self._client.initialize()
+            await self._client.ping()
+
+    async def get(self, key: str) -> bytes | None:
+        with self._errors("GET"):
+            value = await self._client.get(key)
+        return cast("bytes | None", value)
+
+    async def set(self, key: str, value: bytes, ttl_ms: int | None) -> None:
+        with self._errors("SET"):
+            await self._client.set(key, value, px=ttl_ms)
+
+    async def delete(self, key: str) -> bool:
+        with self._errors("UNLINK"):
+            return bool(await self._client.unlink(key))
+
+    async def exists(self, key: str) -> bool:
+        with self._errors("EXISTS"):
+            return bool(await self._client.exists(key))
+
+    async def set_ttl(self, key: str, ttl_ms: int) -> bool:
+        with self._errors("PEXPIRE"):
+            return bool(await self._client.pexpire(key, ttl_ms))
+
+    async def get_ttl(self, key: str) -> int | None:
+        with self._errors("PTTL"):
+            ttl: int = await self._client.pttl(key)
+        return ttl if ttl >= 0 else None
+
+    async def list_push(self, key: str, value: bytes) -> int:
+        with self._errors("RPUSH"):
+            length: int = await self._client.rpush(key, value)
+        return length
+
+    async def list_range(self, key: str, start: int, stop: int) -> list[bytes]:
+        with self._errors("LRANGE"):
+            items = await self._client.lrange(key, start, stop)
+        return cast("list[bytes]", items)
+
+    async def list_length(self, key: str) -> int:
+        with self._errors("LLEN"):
+            length: int = await self._client.llen(key)
+        return length
+
+    # -- several keys: one command (or transaction) per slot ----------------
+    async def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
+        """One MGET per hash slot, all slots in parallel."""
+        if not keys:
+            return []
+        groups = _group_by_slot(keys)
+        out: list[bytes | None] = [None] * len(keys)
+
+        async def one_slot(positions: list[int]) -> None:
+            values = await self._client.mget([keys[i] for i in positions])
+            for position, value in zip(positions, values, strict=True):
+                out[position] = cast("bytes | None", value)
+
+        with self._errors("MGET"):
+            await _gather(one_slot(positions) for positions in groups.values())
+        return out
+
+    async def set_many(self, items: Sequence[tuple[str, bytes]], ttl_ms: int | None) -> None:
+        """One atomic script per hash slot (``lua/set_many_slot.lua``), all slots in parallel.
+
+        All or none within a slot; across slots each slot's write stands on
+        its own (every key of an unsharded tenant shares one slot). A script,
+        not MULTI/EXEC: redis-py's cluster transactions cost a thread per
+        queued command.
+        """
+        if not items:
+            return
+        groups = _group_by_slot(key for key, _ in items)
+        ttl = "" if ttl_ms is None else str(ttl_ms)
+
+        async def one_slot(positions: list[int]) -> None:
+            keys = [items[i][0] for i in positions]
+            await self._set_many_script(keys=keys, args=[ttl, *(items[i][1] for i in positions)])
+
+        with self._errors("SET"):
+            await _gather(one_slot(positions) for positions in groups.values())
+
+    async def unlink(self, keys: Sequence[str]) -> int:
+        """UNLINK grouped by slot, at most :data:`UNLINK_BATCH` keys per command."""
+        if not keys:
+            return 0
+        groups = _group_by_slot(keys)
+
+        async def one_slot(positions: list[int]) -> int:
+            removed = 0
+            for first in range(0, len(positions), UNLINK_BATCH):
+                batch = [keys[i] for i in positions[first : first + UNLINK_BATCH]]
+                removed += int(await self._client.unlink(*batch))
+            return removed
+
+        with self._errors("UNLINK"):
+            counts = await _gather(one_slot(positions) for positions in groups.values())
+        return sum(counts)
+
+    # -- pub/sub --------------------------------------------------------------
+    def _channel_node(self, channel: str) -> ClusterNode:
+        with self._errors("PUBLISH"):
+            node = self._client.get_node_from_key(channel)
+        if node is None:
+            raise BackendUnavailableError(
+                f"no node of {self._url} serves channel {channel!r}",
+                url=self._url,
+                command="PUBLISH",
+            )
+        return node
+
+    async def publish(self, channel: str, data: bytes) -> int:
+        # PUBLISH reaches subscribers on every node, but Redis counts the
+        # receivers of the node it was sent to only: send it where this
+        # library subscribes, the primary of the channel's slot.
+        with self._errors("PUBLISH"):
+            node = self._channel_node(channel)
+            receivers: int = await self._client.execute_command(
+                "PUBLISH", channel, data, target_nodes=node
+            )
+        return receivers
+
+    def subscribe(self, channel: str) -> RedisSubscription:
+        self._check_open()
+        node = self._channel_node(channel)
+        address = (node.host, int(node.port))
+        hub = self._hubs.get(address)
+        if hub is None:
+            hub = SubscriberHub(self._node_client(address), self._url)
+            self._hubs[address] = hub
+        return RedisSubscription(hub, channel)
+
+    # -- enumeration ----------------------------------------------------------
+    async def scan(self, match: str, count: int) -> AsyncIterator[list[str]]:
+        """Walk every primary that can hold keys matching ``match``, concurrently.
+
+        Each walk is ``SCAN 0 MATCH match COUNT count`` ... until the cursor is
+        0 again, on a dedicated connection to one node. A walk of node N
+        covers the slots S it was started for only if N's own view of itself
+        (``CLUSTER NODES`` *myself* line, ``INFO server`` run_id) shows, both
+        before the first and after the last SCAN call, the same process
+        (run_id), the same node ID, still a primary, the same config epoch,
+        every slot of S assigned to it and none of S migrating or importing
+        (and, before the walk, ``cluster_state:ok``). Then every key of S
+        present for the whole walk was on N for the whole walk, which SCAN
+        guarantees to return:
+
+        - a failover promotes a replica with a *new* config epoch and demotes
+          N to replica; a restart changes the run_id; a slot moving away
+          leaves N's slot list or shows as migrating; a slot moving away and
+          back bumps N's config epoch when N imports it again. Any of these
+          between the two checks makes the walk untrusted.
+        - a node that cannot be reached (killed, restarting, loading) makes
+          its walk untrusted too.
+
+        Slots whose walk is untrusted are walked again, from cursor 0, on
+        the node that owns them now (found with ``CLUSTER NODES`` on any
+        reachable node); keys already yielded may come again (the enumerator
+        de-duplicates). If some slots still have no trusted walk after
+        ``topology_wait_ms``, :class:`~tenantkv.errors.TopologyChangedError`
+        is raised: never a silently partial result.
+
+        At most one page per walked node is held at a time.
+        """
+        self._check_open()
+        slot = pinned_slot(match)
+        pending: MutableSet[int] = {slot} if slot is not None else set(range(CLUSTER_SLOTS))
+        loop = asyncio.get_running_loop()
+        deadline: float | None = None
+        retries = 0
+        refresh = not self._topology
+        while True:
+            fresh = refresh
+            if refresh:
+                await self._refresh_topology()
+            groups = self._owners(pending)
+            if groups:
+                async for page in self._walk_all(groups, match, count, pending):
+                    yield page
+            if not pending:
+                return
+            refresh = True
+            if not fresh:  # the slot map was from an earlier enumeration: reload it first
+                continue
+            now = loop.time()
+            if deadline is None:
+                deadline = now + self._topology_wait_s
+            if now >= deadline:
+                raise self._topology_error(pending)
+            await asyncio.sleep(_RETRY_DELAYS_S[min(retries, len(_RETRY_DELAYS_S) - 1)])
+            retries += 1
+
+    def _topology_error(self, pending: MutableSet[int]) -> TopologyChangedError:
+        first = sorted(pending)[:5]
+        more = f" and {len(pending) - len(first)} more" if len(pending) > len(first) else ""
+        return TopologyChangedError(
+            f"SCAN on {self._url} could not finish: the cluster changed during the enumeration "
+            f"and slots {first}{more} had no stable primary within "
+            f"{self._topology_wait_s * 1000:.0f} ms; enumerate again once the cluster is stable",
+            url=self._url,
+            command="SCAN",
+        )
+
+    def _owners(self, slots: MutableSet[int]) -> dict[Address, frozenset[int]]:
+        """``slots`` grouped by their owner in the last known topology (unknown ones left out)."""
+        groups: dict[Address, frozenset[int]] = {}
+        for entry in self._topology:
+            if entry.address is None:
+                continue
+            owned: set[int] = set()
+            for lo, hi in entry.ranges:
+                if hi - lo + 1 > len(slots):
+                    owned.update(s for s in slots if lo <= s <= hi)
+                else:
+                    owned.update(s for s in range(lo, hi + 1) if s in slots)
+            if owned:
+                groups[entry.address] = groups.get(entry.address, frozenset()) | owned
+        return groups
+
+    async def _refresh_topology(self) -> None:
+        """Load the primaries' slot ranges from the first node that answers ``CLUSTER NODES``."""
+        candidates = [e.address for e in self._topology if e.address is not None]
+        candidates += [a for a in self._startup_nodes if a not in candidates]
+        candidates += [a for a in self._node_clients if a not in candidates]
+        last: BaseException | None = None
+        for address in candidates:
+            try:
+                client = self._node_client(address)
+                raw = await client.execute_command("CLUSTER", "NODES")  # type: ignore[no-untyped-call]
+            except _TOPOLOGY_ERRORS as exc:
+                last = exc
+                continue
+            entries = parse_cluster_nodes(decode_key(raw))
+            self._topology = [e for e in entries if e.primary and e.healthy and e.ranges]
+            return
+        with self._errors("CLUSTER NODES"):
+            assert last is not None
+            raise last
+
+    async def _self_view(self, client: aioredis.Redis) -> _SelfView:
+        async with client.pipeline(transaction=False) as pipe:
+            pipe.execute_command("CLUSTER", "NODES")
+            pipe.execute_command("CLUSTER", "INFO")
+            pipe.execute_command("INFO", "server")
+            nodes_raw, info_raw, server = await pipe.execute()
+        me = [e for e in parse_cluster_nodes(decode_key(nodes_raw)) if "myself" in e.flags]
+        if len(me) != 1:
+            raise rexc.ConnectionError("the node did not describe itself in CLUSTER NODES")
+        cluster_ok = "cluster_state:ok" in decode_key(info_raw)
+        return _SelfView(str(server.get("run_id", "")), me[0], cluster_ok)
+
+    async def _walk_all(
+        self,
+        groups: dict[Address, frozenset[int]],
+        match: str,
+        count: int,
+        pending: MutableSet[int],
+    ) -> AsyncIterator[list[str]]:
+        """Walk each node of ``groups`` concurrently; remove trusted slots from ``pending``."""
+        queue: asyncio.Queue[list[str] | _WalkEnd] = asyncio.Queue(maxsize=len(groups))
+        tasks = [
+            asyncio.create_task(self._walk(address, slots, match, count, queue))
+            for address, slots in groups.items()
+        ]
+        try:
+            running = len(tasks)
+            while running:
+                item = await queue.get()
+                if isinstance(item, list):
+                    yield item
+                    continue
+                running -= 1
+                if item.error is not None:
+                    with self._errors("SCAN"):
+                        raise item.error
+                if item.complete:
+                    pending -= item.slots
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _walk(
+        self,
+        address: Address,
+        slots: frozenset[int],
+        match: str,
+        count: int,
+        queue: asyncio.Queue[list[str] | _WalkEnd],
+    ) -> None:
+        complete = False
+        error: Exception | None = None
+        try:
+            client = self._node_client(address)
+            before = await self._self_view(client)
+            if before.serves(slots):
+                cursor = 0
+                while True:
+                    cursor, keys = await client.scan(cursor=cursor, match=match, count=count)
+                    if keys:
+                        await queue.put([decode_key(key) for key in keys])
+                    if cursor == 0:
+                        break
+                after = await self._self_view(client)
+                complete = after.same_node(before) and after.still_serves(slots)
+        except _TOPOLOGY_ERRORS:
+            complete = False
+        except Exception as exc:
+            error = exc
+        await queue.put(_WalkEnd(slots, complete, error))
+
+    # -- key index (tenantkv.backends.keyindex) ---------------------------------
+    def key_index(self, keys: IndexKeys) -> RedisKeyIndex:
+        """The tenant index stored under ``keys``: the Redis scripts run as-is on a cluster,
+        because the index keys and the data keys they cover share the tenant's hash slot."""
+        return RedisKeyIndex(self._client, keys, errors=self._errors)
+
+    # -- lifecycle --------------------------------------------------------------
+    async def aclose(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        for hub in self._hubs.values():
+            await hub.aclose()
+        self._hubs.clear()
+        for client in self._node_clients.values():
+            with contextlib.suppress(Exception):
+                await client.aclose()
+        self._node_clients.clear()
+        await self._client.aclose()
+
+
+async def _gather(awaitables: Iterable[Awaitable[T]]) -> list[T]:
+    """Run ``awaitables`` with at most :data:`MAX_PARALLEL` at a time; results in order.
+
+    If one fails, the others are cancelled and its error is raised. (redis-py's
+    cluster client fails rather than waits when a node's pool is exhausted.)
+    """
+    gate = asyncio.Semaphore(MAX_PARALLEL)
+
+    async def gated(awaitable: Awaitable[T]) -> T:
+        async with gate:
+            return await awaitable
+
+    tasks = [asyncio.ensure_future(gated(a)) for a in awaitables]
+    try:
+        return list(await asyncio.gather(*tasks))
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
+
+
+@functools.cache
+def _script_source(name: str) -> str:
+    return resources.files("tenantkv").joinpath("lua", f"{name}.lua").read_text("utf-8")
+
+
+def _wait_option(value: object) -> int:
+    if value is None:
+        return DEFAULT_TOPOLOGY_WAIT_MS
+    try:
+        wait = int(str(value)) if isinstance(value, str) else value
+    except ValueError:
+        wait = None
+    if isinstance(wait, bool) or not isinstance(wait, int) or wait < 0:
+        raise InvalidURLError(f"topology_wait_ms must be an integer >= 0, not {value!r}")
+    return wait
