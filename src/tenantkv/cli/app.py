@@ -1,0 +1,310 @@
+"""The ``tenantkv`` console script: ops commands and the load test.
+
+Every command reports user errors as one line on stderr with a non-zero exit
+status (see :mod:`tenantkv.cli.errors`), never a traceback, and never shows
+a URL's password.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from ..store import TenantStore
+from . import ops
+from .errors import EXIT_FAILED, EXIT_WRONG_RESULT, CLIError, print_error, reported_errors
+from .loadtest.config import LISTING_STRATEGIES, LoadtestConfig, index_available
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="tenantkv",
+    help="Operate tenantkv stores and load-test key enumeration on Redis (never with KEYS).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+UrlOption = Annotated[
+    str,
+    typer.Option(
+        "--url",
+        envvar="TENANTKV_URL",
+        help="Store URL, e.g. redis://host:6379/0 (add ?index=1 to list through the index).",
+    ),
+]
+TenantOption = Annotated[str, typer.Option("--tenant", "-t", help="Tenant ID.")]
+PrefixOption = Annotated[
+    str | None, typer.Option("--prefix", help="App prefix of the keys (tenantkv's default: tkv).")
+]
+CountOption = Annotated[
+    int | None,
+    typer.Option("--count", "-c", help="Keys visited per server command (SCAN COUNT / chunk)."),
+]
+PatternArgument = Annotated[
+    str, typer.Argument(help="Redis glob pattern, relative to the tenant.", show_default=True)
+]
+
+
+def _target(url: str, tenant: str, prefix: str | None, *, index: bool = False) -> ops.StoreTarget:
+    return ops.StoreTarget(url=url, tenant=tenant, prefix=prefix, index=index)
+
+
+@app.command("keys")
+def keys_command(
+    url: UrlOption,
+    tenant: TenantOption,
+    pattern: PatternArgument = "*",
+    count: CountOption = None,
+    prefix: PrefixOption = None,
+) -> None:
+    """Stream the tenant's keys matching PATTERN, one per line."""
+    with reported_errors():
+        try:
+            asyncio.run(ops.stream_keys(_target(url, tenant, prefix), pattern, count, sys.stdout))
+        except BrokenPipeError:
+            # The reader went away (e.g. `| head`): stop quietly, like other Unix tools.
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            raise typer.Exit(0) from None
+
+
+@app.command("count")
+def count_command(
+    url: UrlOption,
+    tenant: TenantOption,
+    pattern: PatternArgument = "*",
+    count: CountOption = None,
+    prefix: PrefixOption = None,
+) -> None:
+    """Print how many of the tenant's keys match PATTERN."""
+    with reported_errors():
+        typer.echo(asyncio.run(ops.count_keys(_target(url, tenant, prefix), pattern, count)))
+
+
+@app.command("stats")
+def stats_command(url: UrlOption, tenant: TenantOption, prefix: PrefixOption = None) -> None:
+    """Print the tenant's key count and the store's state."""
+    with reported_errors():
+        for name, value in asyncio.run(ops.tenant_stats(_target(url, tenant, prefix))).items():
+            typer.echo(f"{name}: {value}")
+
+
+@app.command("clear")
+def clear_command(
+    url: UrlOption,
+    tenant: TenantOption,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    count: CountOption = None,
+    prefix: PrefixOption = None,
+) -> None:
+    """Delete every key of the tenant (in bounded batches); asks first unless --yes."""
+
+    def confirm(store: TenantStore, present: int) -> bool:
+        if yes or present == 0:
+            return True
+        question = (
+            f"Delete all {present:,} keys of tenant {store.tenant!r} "
+            f"(prefix {store.namespace.prefix!r}) at {store.url}?"
+        )
+        try:
+            return typer.confirm(question, default=False, err=True)
+        except typer.Abort:
+            return False
+
+    with reported_errors():
+        deleted = asyncio.run(ops.clear_tenant(_target(url, tenant, prefix), count, confirm))
+        if deleted is None:
+            raise CLIError("not confirmed; nothing was deleted")
+        typer.echo(f"deleted {deleted} keys")
+
+
+def _print_report(report: object) -> None:
+    """Print an index report field by field; key lists one key per line."""
+    for name, value in ops.describe(report).items():
+        if isinstance(value, list):
+            typer.echo(f"{name}:{'' if value else ' (none)'}")
+            for item in value:
+                typer.echo(f"  {item}")
+        else:
+            typer.echo(f"{name}: {value}")
+
+
+def _drift(report: object) -> int:
+    """How many inconsistencies an index report counts (0 when it is clean)."""
+    drift = getattr(report, "drift", 0)
+    return drift if isinstance(drift, int) else 0
+
+
+if index_available():
+
+    @app.command("reindex")
+    def reindex_command(
+        url: UrlOption,
+        tenant: TenantOption,
+        count: CountOption = None,
+        prefix: PrefixOption = None,
+    ) -> None:
+        """Rebuild the tenant's index from a SCAN of its keys, never blocking the server."""
+        with reported_errors():
+            target = _target(url, tenant, prefix, index=True)
+            report = asyncio.run(ops.run_index_command(target, "reindex", count))
+            _print_report(report)
+            typer.echo(f"repaired {_drift(report)} inconsistencies")
+
+    @app.command("verify-index")
+    def verify_index_command(
+        url: UrlOption,
+        tenant: TenantOption,
+        count: CountOption = None,
+        prefix: PrefixOption = None,
+    ) -> None:
+        """Compare the tenant's index with its keys; exit status 1 when they drifted apart."""
+        with reported_errors():
+            target = _target(url, tenant, prefix, index=True)
+            report = asyncio.run(ops.run_index_command(target, "verify_index", count))
+            _print_report(report)
+            drift = _drift(report)
+            if drift:
+                raise CLIError(
+                    f"index and keys have drifted apart ({drift} inconsistencies); "
+                    "run tenantkv reindex"
+                )
+
+
+@app.command("loadtest")
+def loadtest_command(
+    url: Annotated[
+        str | None,
+        typer.Option(
+            "--url",
+            help="Redis to test (default: a private redis-server on a free port, stopped after).",
+        ),
+    ] = None,
+    keys: Annotated[
+        str | None,
+        typer.Option(
+            "--keys",
+            help="Tenant sizes, comma-separated (default: 10000,100000; quick: 2000,20000).",
+        ),
+    ] = None,
+    noise: Annotated[
+        int | None,
+        typer.Option(
+            "--noise",
+            help="Keys of other tenants in the same Redis (default: 100000; quick: 20000).",
+        ),
+    ] = None,
+    counts: Annotated[
+        str | None,
+        typer.Option("--count", help="SCAN COUNT values to measure (default: 100,1000)."),
+    ] = None,
+    strategies: Annotated[
+        str | None,
+        typer.Option(
+            "--strategies",
+            help=f"Listing strategies, comma-separated, from {','.join(LISTING_STRATEGIES)} "
+            "(default: all available).",
+        ),
+    ] = None,
+    clear: Annotated[
+        bool, typer.Option("--clear/--no-clear", help="Also measure KEYS+DEL vs clear().")
+    ] = True,
+    repeat: Annotated[
+        int | None,
+        typer.Option("--repeat", help="Runs per listing strategy (median) (default: 3; quick: 1)."),
+    ] = None,
+    probe_interval_ms: Annotated[
+        float, typer.Option("--probe-interval-ms", help="Probe GET schedule.")
+    ] = 1.0,
+    slowlog_threshold_us: Annotated[
+        int, typer.Option("--slowlog-threshold-us", help="SLOWLOG threshold set for the run.")
+    ] = 10,
+    prefix: Annotated[
+        str, typer.Option("--prefix", help="App prefix of every key the load test writes.")
+    ] = "tkvload",
+    allow_nonempty: Annotated[
+        bool,
+        typer.Option("--allow-nonempty", help="Run on a --url database that already holds keys."),
+    ] = False,
+    json_path: Annotated[
+        Path | None, typer.Option("--json", help="Write every figure and the environment here.")
+    ] = None,
+    chart_path: Annotated[
+        Path | None, typer.Option("--chart", help="Write a PNG chart here.")
+    ] = None,
+    quick: Annotated[
+        bool, typer.Option("--quick", help="Small sizes (2000,20000; noise 20000), one run each.")
+    ] = False,
+) -> None:
+    """Measure listing and clearing one tenant: KEYS vs SCAN vs index, and what others feel."""
+    # Imported here: the load test pulls in multiprocessing and (for --chart) matplotlib.
+    from .loadtest.report import print_table, write_chart, write_json
+    from .loadtest.runner import run_loadtest
+
+    with reported_errors():
+        config = LoadtestConfig.from_options(
+            url=url,
+            keys=keys,
+            noise=noise,
+            counts=counts,
+            strategies=strategies,
+            clear=clear,
+            repeat=repeat,
+            probe_interval_ms=probe_interval_ms,
+            slowlog_threshold_us=slowlog_threshold_us,
+            prefix=prefix,
+            allow_nonempty=allow_nonempty,
+            json_path=json_path,
+            chart_path=chart_path,
+            quick=quick,
+        )
+        status = Console(stderr=True, highlight=False)
+        result = run_loadtest(config, status=status)
+        # Not a terminal (a pipe, a CI log): wide enough for the table not to wrap.
+        print_table(result, Console(highlight=False, width=None if sys.stdout.isatty() else 160))
+        try:
+            if config.json_path is not None:
+                write_json(result, config.json_path)
+                status.print(f"wrote {config.json_path}")
+            if config.chart_path is not None:
+                write_chart(result, config.chart_path)
+                status.print(f"wrote {config.chart_path}")
+        except OSError as exc:
+            raise CLIError(f"cannot write the report: {exc}") from exc
+        if result.wrong:
+            raise CLIError(
+                f"{len(result.wrong)} wrong result(s): {result.wrong[0]}",
+                exit_code=EXIT_WRONG_RESULT,
+            )
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Console-script entry point: run the app, turning usage errors into one line."""
+    command = typer.main.get_command(app)
+    try:
+        code = command.main(
+            args=None if argv is None else list(argv),
+            prog_name="tenantkv",
+            standalone_mode=False,
+        )
+    except typer.Abort:
+        print_error("aborted")
+        code = EXIT_FAILED
+    except Exception as exc:
+        # A usage error (unknown option, bad value): click's ClickException,
+        # which typer vendors in recent versions; recognised by its interface.
+        format_message = getattr(exc, "format_message", None)
+        exit_code = getattr(exc, "exit_code", None)
+        if not callable(format_message) or not isinstance(exit_code, int):
+            raise
+        print_error(str(format_message()))
+        code = exit_code
+    sys.exit(code if isinstance(code, int) else 0)

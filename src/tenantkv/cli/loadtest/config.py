@@ -1,0 +1,178 @@
+"""The load test's options, validated before anything touches a server."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ...namespace import validate_prefix
+from ...store import TenantStore
+from ..errors import EXIT_BAD_INPUT, CLIError
+
+__all__ = [
+    "LISTING_STRATEGIES",
+    "LoadtestConfig",
+    "index_available",
+    "parse_positive_ints",
+    "parse_strategies",
+]
+
+#: Names accepted by ``--strategies``, in the order they run.
+LISTING_STRATEGIES = ("keys", "scan", "index", "scan_iter")
+
+FULL_SIZES = (10_000, 100_000)
+FULL_NOISE = 100_000
+FULL_REPEAT = 3
+FULL_IDLE_S = 1.0
+QUICK_SIZES = (2_000, 20_000)
+QUICK_NOISE = 20_000
+QUICK_REPEAT = 1
+QUICK_IDLE_S = 0.3
+DEFAULT_COUNTS = (100, 1000)
+DEFAULT_PREFIX = "tkvload"
+
+
+def index_available() -> bool:
+    """Whether this tenantkv has the per-tenant index (``open_store(..., index=True)``)."""
+    return hasattr(TenantStore, "reindex") and hasattr(TenantStore, "verify_index")
+
+
+def bad_input(message: str) -> CLIError:
+    return CLIError(message, exit_code=EXIT_BAD_INPUT)
+
+
+def parse_positive_ints(text: str, option: str) -> tuple[int, ...]:
+    """``"10000,100_000"`` -> ``(10000, 100000)``; anything else is a bad-input error."""
+    values: list[int] = []
+    for part in text.split(","):
+        item = part.strip()
+        try:
+            value = int(item)
+        except ValueError:
+            raise bad_input(f"{option}: {item!r} is not an integer") from None
+        if value <= 0:
+            raise bad_input(f"{option}: sizes and counts must be > 0, got {value}")
+        values.append(value)
+    return tuple(dict.fromkeys(values))
+
+
+def parse_strategies(text: str | None, *, with_index: bool) -> tuple[str, ...]:
+    """The listing strategies to run, in canonical order.
+
+    ``None`` means all of them, ``index`` only when the index exists; naming
+    ``index`` explicitly without it is an error, as is an unknown name.
+    """
+    if text is None:
+        return tuple(s for s in LISTING_STRATEGIES if s != "index" or with_index)
+    wanted = [part.strip() for part in text.split(",") if part.strip()]
+    if not wanted:
+        raise bad_input("--strategies: give at least one of " + ", ".join(LISTING_STRATEGIES))
+    for name in wanted:
+        if name not in LISTING_STRATEGIES:
+            raise bad_input(
+                f"--strategies: unknown strategy {name!r}; "
+                f"choose from {', '.join(LISTING_STRATEGIES)}"
+            )
+    if "index" in wanted and not with_index:
+        raise bad_input("--strategies: this tenantkv has no index (open_store(..., index=True))")
+    return tuple(s for s in LISTING_STRATEGIES if s in wanted)
+
+
+def check_output_path(path: Path | None, option: str, suffix: str | None = None) -> Path | None:
+    """``path`` if it can be written later: its directory exists and it is not a directory."""
+    if path is None:
+        return None
+    if path.is_dir():
+        raise bad_input(f"{option}: {path} is a directory")
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise bad_input(f"{option}: directory {parent} does not exist")
+    if suffix is not None and path.suffix.lower() != suffix:
+        raise bad_input(f"{option}: {path} must end in {suffix}")
+    return path
+
+
+@dataclass(frozen=True)
+class LoadtestConfig:
+    """Everything a load test run needs to know; build it with :meth:`from_options`."""
+
+    url: str | None
+    sizes: tuple[int, ...]
+    noise: int
+    counts: tuple[int, ...]
+    strategies: tuple[str, ...]
+    clear: bool = True
+    repeat: int = FULL_REPEAT
+    probe_interval_ms: float = 1.0
+    idle_seconds: float = FULL_IDLE_S
+    slowlog_threshold_us: int = 10
+    prefix: str = DEFAULT_PREFIX
+    allow_nonempty: bool = False
+    json_path: Path | None = None
+    chart_path: Path | None = None
+    quick: bool = False
+    with_index: bool = field(default=False)
+
+    @classmethod
+    def from_options(
+        cls,
+        *,
+        url: str | None,
+        keys: str | None,
+        noise: int | None,
+        counts: str | None,
+        strategies: str | None,
+        clear: bool,
+        repeat: int | None,
+        probe_interval_ms: float,
+        slowlog_threshold_us: int,
+        prefix: str,
+        allow_nonempty: bool,
+        json_path: Path | None,
+        chart_path: Path | None,
+        quick: bool,
+    ) -> LoadtestConfig:
+        """Validate the command-line options; raises :class:`CLIError` (exit status 2)."""
+        sizes = (
+            parse_positive_ints(keys, "--keys")
+            if keys is not None
+            else (QUICK_SIZES if quick else FULL_SIZES)
+        )
+        if noise is None:
+            noise = QUICK_NOISE if quick else FULL_NOISE
+        if noise < 0:
+            raise bad_input(f"--noise must be >= 0, got {noise}")
+        if repeat is None:
+            repeat = QUICK_REPEAT if quick else FULL_REPEAT
+        if repeat <= 0:
+            raise bad_input(f"--repeat must be > 0, got {repeat}")
+        if not (math.isfinite(probe_interval_ms) and 0.05 <= probe_interval_ms <= 1000):
+            raise bad_input(
+                f"--probe-interval-ms must be between 0.05 and 1000, got {probe_interval_ms}"
+            )
+        if slowlog_threshold_us < 0:
+            raise bad_input(f"--slowlog-threshold-us must be >= 0, got {slowlog_threshold_us}")
+        try:
+            validate_prefix(prefix)
+        except ValueError as exc:
+            raise bad_input(f"--prefix: {exc}") from None
+        with_index = index_available()
+        return cls(
+            url=url,
+            sizes=tuple(sorted(sizes)),
+            noise=noise,
+            counts=parse_positive_ints(counts, "--count") if counts else DEFAULT_COUNTS,
+            strategies=parse_strategies(strategies, with_index=with_index),
+            clear=clear,
+            repeat=repeat,
+            probe_interval_ms=probe_interval_ms,
+            idle_seconds=QUICK_IDLE_S if quick else FULL_IDLE_S,
+            slowlog_threshold_us=slowlog_threshold_us,
+            prefix=prefix,
+            allow_nonempty=allow_nonempty,
+            json_path=check_output_path(json_path, "--json"),
+            chart_path=check_output_path(chart_path, "--chart", ".png"),
+            quick=quick,
+            with_index=with_index,
+        )

@@ -1,0 +1,88 @@
+"""The ops commands' work: list, count, stats, clear, reindex, verify-index.
+
+Everything goes through :func:`tenantkv.open_store`, so these commands
+enumerate exactly as the library does (SCAN, or the index), never with KEYS.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any, TextIO
+
+from ..opening import open_store
+from ..store import TenantStore
+from .errors import EXIT_BAD_INPUT, CLIError
+
+__all__ = ["StoreTarget", "clear_tenant", "count_keys", "describe", "stream_keys", "tenant_stats"]
+
+
+@dataclasses.dataclass(frozen=True)
+class StoreTarget:
+    """Which store a command works on: URL, tenant, app prefix, with or without the index."""
+
+    url: str
+    tenant: str
+    prefix: str | None = None
+    index: bool = False
+
+    async def open(self) -> TenantStore:
+        options: dict[str, Any] = {}
+        if self.prefix is not None:
+            options["prefix"] = self.prefix
+        if self.index:
+            options["index"] = True
+        return await open_store(self.url, tenant=self.tenant, **options)
+
+
+async def stream_keys(target: StoreTarget, pattern: str, count: int | None, out: TextIO) -> int:
+    """Write the tenant's keys matching ``pattern`` to ``out``, one per line, as they arrive."""
+    written = 0
+    async with await target.open() as store:
+        async for key in store.iter_keys(pattern, count=count):
+            out.write(key + "\n")
+            written += 1
+            if written % 1000 == 0:
+                out.flush()
+    out.flush()
+    return written
+
+
+async def count_keys(target: StoreTarget, pattern: str, count: int | None) -> int:
+    async with await target.open() as store:
+        return await store.count_keys(pattern, count=count)
+
+
+def describe(value: object) -> dict[str, Any]:
+    """A result object (dataclass, mapping or plain value) as ``field -> value``."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    if isinstance(value, dict):
+        return dict(value)
+    return {"result": value}
+
+
+async def tenant_stats(target: StoreTarget) -> dict[str, Any]:
+    async with await target.open() as store:
+        stats = describe(await store.stats())
+        return {"url": store.url, "prefix": store.namespace.prefix, **stats}
+
+
+async def clear_tenant(
+    target: StoreTarget, count: int | None, confirm: Callable[[TenantStore, int], bool]
+) -> int | None:
+    """Clear the tenant after ``confirm(store, n_keys)`` agrees; deleted count or ``None``."""
+    async with await target.open() as store:
+        present = await store.count_keys(count=count)
+        if not confirm(store, present):
+            return None
+        return await store.clear(count=count)
+
+
+async def run_index_command(target: StoreTarget, name: str, count: int | None) -> Any:
+    """Call ``reindex`` or ``verify_index`` on an index-enabled store; its report."""
+    async with await target.open() as store:
+        method = getattr(store, name, None)
+        if method is None:
+            raise CLIError(f"this tenantkv has no {name}()", exit_code=EXIT_BAD_INPUT)
+        return await method(count=count)

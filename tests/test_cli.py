@@ -1,0 +1,234 @@
+"""The ``tenantkv`` command line, driven for real against a private redis-server.
+
+Ops commands run through typer's CliRunner on data seeded through the
+library; bad input is checked for a one-line error, a non-zero exit status
+and an untouched server; the load tests run in their quick shapes (see
+``test_loadtest.py`` for the load test itself).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner, Result
+
+import tenantkv
+from tenantkv.cli.app import app
+from tenantkv.localredis import RedisServer, free_port
+
+pytestmark = pytest.mark.redis
+
+TENANT = "shop-1"
+OTHER = "shop-10"
+PASSWORD = "hunter2-secret"
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[RedisServer]:
+    with RedisServer() as srv:
+        yield srv
+
+
+@pytest.fixture(scope="module")
+def seeded(server: RedisServer) -> dict[str, str]:
+    """Tenant ``shop-1`` (index on) with 120 ``order:`` and 30 ``cart:`` keys; ``shop-10`` too."""
+
+    async def seed() -> None:
+        async with tenantkv.open_store(server.url, tenant=TENANT, index=True) as store:
+            await store.set_many({f"order:{i}": {"n": i} for i in range(120)})
+            await store.set_many({f"cart:{i}": [i] for i in range(30)}, ttl_ms=3_600_000)
+        async with tenantkv.open_store(server.url, tenant=OTHER) as other:
+            await other.set_many({f"order:{i}": i for i in range(50)})
+
+    asyncio.run(seed())
+    return {"url": server.url}
+
+
+def invoke(*args: str, input: str | None = None) -> Result:
+    return CliRunner().invoke(app, list(args), input=input)
+
+
+def assert_one_line_error(result: Result) -> None:
+    assert result.exit_code != 0, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: "), result.stderr
+    assert "Traceback" not in result.output
+    assert PASSWORD not in result.output
+
+
+def snapshot(server: RedisServer) -> tuple[int, set[str]]:
+    """DBSIZE and every key, by SCAN."""
+    with server.client() as client:
+        return client.dbsize(), set(client.scan_iter(count=1000))
+
+
+# -- ops commands -----------------------------------------------------------
+
+
+def test_keys_streams_the_tenants_keys(seeded: dict[str, str]) -> None:
+    result = invoke("keys", "--url", seeded["url"], "--tenant", TENANT)
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert len(lines) == len(set(lines)) == 150
+    assert set(lines) == {f"order:{i}" for i in range(120)} | {f"cart:{i}" for i in range(30)}
+
+
+def test_keys_with_pattern_and_count(seeded: dict[str, str]) -> None:
+    result = invoke("keys", "--url", seeded["url"], "-t", TENANT, "cart:*", "--count", "7")
+    assert result.exit_code == 0, result.output
+    assert sorted(result.stdout.splitlines()) == sorted(f"cart:{i}" for i in range(30))
+
+
+def test_count_and_stats(seeded: dict[str, str]) -> None:
+    assert invoke("count", "--url", seeded["url"], "-t", TENANT).stdout.strip() == "150"
+    assert invoke("count", "--url", seeded["url"], "-t", TENANT, "order:1*").stdout.strip() == "31"
+    assert invoke("count", "--url", seeded["url"], "-t", OTHER).stdout.strip() == "50"
+    stats = invoke("stats", "--url", seeded["url"], "-t", TENANT)
+    assert stats.exit_code == 0, stats.output
+    assert "keys: 150" in stats.stdout.splitlines()
+    assert f"tenant: {TENANT}" in stats.stdout.splitlines()
+
+
+def test_clear_asks_first_and_deletes_only_the_tenant(server: RedisServer) -> None:
+    async def seed() -> None:
+        async with tenantkv.open_store(server.url, tenant="to-clear") as store:
+            await store.set_many({f"k{i}": i for i in range(40)})
+
+    asyncio.run(seed())
+    before = snapshot(server)
+    refused = invoke("clear", "--url", server.url, "-t", "to-clear", input="n\n")
+    assert refused.exit_code == 1
+    assert "Delete all 40 keys of tenant 'to-clear'" in refused.stderr  # the prompt
+    assert refused.stderr.endswith("error: not confirmed; nothing was deleted\n")
+    assert snapshot(server) == before
+    agreed = invoke("clear", "--url", server.url, "-t", "to-clear", input="y\n")
+    assert agreed.exit_code == 0, agreed.output
+    assert agreed.stdout.strip().endswith("deleted 40 keys")
+    assert snapshot(server)[0] == before[0] - 40
+    assert invoke("count", "--url", server.url, "-t", OTHER).stdout.strip() == "50"
+    again = invoke("clear", "--url", server.url, "-t", "to-clear", "--yes")
+    assert again.stdout.strip() == "deleted 0 keys"
+
+
+def test_verify_index_finds_drift_and_reindex_repairs_it(server: RedisServer) -> None:
+    async def seed() -> None:
+        async with tenantkv.open_store(server.url, tenant="drifty", index=True) as store:
+            await store.set_many({f"k{i}": i for i in range(20)})
+
+    asyncio.run(seed())
+    with server.client() as client:  # behind the store's back
+        client.set(tenantkv.Namespace("drifty").key("sneaked-in"), "1")
+    found = invoke("verify-index", "--url", server.url, "-t", "drifty")
+    assert found.exit_code == 1, found.output
+    assert "sneaked-in" in found.stdout
+    assert found.stderr.startswith("error: ")
+    repaired = invoke("reindex", "--url", server.url, "-t", "drifty")
+    assert repaired.exit_code == 0, repaired.output
+    clean = invoke("verify-index", "--url", server.url, "-t", "drifty", "--count", "5")
+    assert clean.exit_code == 0, clean.output
+    listed = invoke("keys", "--url", server.url + "?index=1", "-t", "drifty")
+    assert "sneaked-in" in listed.stdout.splitlines()
+
+
+# -- bad input --------------------------------------------------------------
+
+
+def closed_port_url() -> str:
+    return f"redis://:{PASSWORD}@127.0.0.1:{free_port()}/0"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        pytest.param(["loadtest", "--keys", "0"], id="size-zero"),
+        pytest.param(["loadtest", "--keys", "1000,-5"], id="size-negative"),
+        pytest.param(["loadtest", "--keys", "lots"], id="size-not-a-number"),
+        pytest.param(["loadtest", "--count", "0"], id="count-zero"),
+        pytest.param(["loadtest", "--strategies", "keys,flushall"], id="unknown-strategy"),
+        pytest.param(["loadtest", "--chart", "/nonexistent-dir/chart.png"], id="chart-dir"),
+        pytest.param(["loadtest", "--json", "/nonexistent-dir/out.json"], id="json-dir"),
+        pytest.param(["loadtest", "--noise", "-1"], id="noise-negative"),
+    ],
+)
+def test_loadtest_bad_input(server: RedisServer, args: list[str]) -> None:
+    before = snapshot(server)
+    result = invoke(*args, "--url", server.url)
+    assert_one_line_error(result)
+    assert result.exit_code == 2
+    assert snapshot(server) == before
+
+
+def test_loadtest_unreachable_url_hides_the_password() -> None:
+    result = invoke("loadtest", "--quick", "--url", closed_port_url())
+    assert_one_line_error(result)
+    assert "***" in result.stderr
+
+
+@pytest.mark.parametrize("command", ["keys", "count", "stats", "clear", "verify-index"])
+def test_ops_unreachable_url(command: str) -> None:
+    extra = ["--yes"] if command == "clear" else []
+    result = invoke(command, "--url", closed_port_url(), "-t", TENANT, *extra)
+    assert_one_line_error(result)
+
+
+@pytest.mark.parametrize(
+    ("args", "status"),
+    [
+        pytest.param(["--tenant", "a*b"], 2, id="bad-tenant"),
+        pytest.param(["--tenant", TENANT, "--prefix", "no spaces"], 2, id="bad-prefix"),
+        pytest.param(["--tenant", TENANT, "--count", "0"], 2, id="bad-count"),
+    ],
+)
+def test_ops_bad_input(seeded: dict[str, str], args: list[str], status: int) -> None:
+    result = invoke("keys", "--url", seeded["url"], *args)
+    assert_one_line_error(result)
+    assert result.exit_code == status
+
+
+def test_ops_unknown_scheme() -> None:
+    result = invoke("count", "--url", "mongodb://localhost/0", "-t", TENANT)
+    assert_one_line_error(result)
+
+
+def test_console_script_has_no_traceback_even_for_usage_errors(server: RedisServer) -> None:
+    """The real entry point (not the test runner) turns typer's usage errors into one line too."""
+    code = "from tenantkv.cli.app import main; main()"
+    for args in (
+        ["loadtest", "--no-such-option"],
+        ["count", "--url", closed_port_url(), "-t", "x"],
+    ):
+        done = subprocess.run(
+            [sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=60
+        )
+        assert done.returncode != 0
+        assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+        assert done.stderr.startswith("error: ")
+        assert PASSWORD not in done.stderr
+
+
+def test_loadtest_refuses_a_nonempty_database(server: RedisServer, seeded: dict[str, str]) -> None:
+    before = snapshot(server)
+    result = invoke("loadtest", "--quick", "--url", server.url)
+    assert_one_line_error(result)
+    assert "--allow-nonempty" in result.stderr
+    assert snapshot(server) == before
+
+
+def test_loadtest_refuses_its_prefix_in_use(server: RedisServer, seeded: dict[str, str]) -> None:
+    before = snapshot(server)
+    result = invoke(
+        "loadtest", "--quick", "--url", server.url, "--allow-nonempty", "--prefix", "tkv"
+    )
+    assert_one_line_error(result)
+    assert snapshot(server) == before
+
+
+def test_paths_are_checked_before_the_server_is_touched(tmp_path: Path) -> None:
+    result = invoke("loadtest", "--chart", str(tmp_path / "chart.svg"))
+    assert_one_line_error(result)
