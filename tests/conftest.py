@@ -44,6 +44,19 @@ STORE_KINDS: list[StoreKind] = [
     StoreKind("cluster+index", "redis_cluster", {"index": True}, marks=(pytest.mark.cluster,)),
     StoreKind("memory+shards", None, {"shards": 4}),
     StoreKind("cluster+shards", "redis_cluster", {"shards": 8}, marks=(pytest.mark.cluster,)),
+    StoreKind("memory+shards+index", None, {"shards": 4, "index": True}),
+    StoreKind(
+        "redis+shards+index",
+        "redis_server",
+        {"shards": 4, "index": True},
+        marks=(pytest.mark.redis,),
+    ),
+    StoreKind(
+        "cluster+shards+index",
+        "redis_cluster",
+        {"shards": 8, "index": True},
+        marks=(pytest.mark.cluster,),
+    ),
 ]
 
 

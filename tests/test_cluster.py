@@ -369,7 +369,8 @@ async def test_publish_counts_subscribers_of_other_stores_on_any_node(
 
 
 async def test_whole_api_issues_no_keys_on_any_node(redis_cluster: RedisCluster) -> None:
-    for options in ({}, {"index": True}):
+    options: dict[str, Any]
+    for options in ({}, {"index": True}, {"index": True, "shards": 8}):
         async with tenantkv.open_store(redis_cluster.url, tenant=new_tenant(), **options) as store:
             await store.set("a", 1, ttl_ms=10_000)
             await store.set_many({"b": 2, "c": 3})
@@ -431,8 +432,9 @@ async def test_shards_option() -> None:
     for bad in ("0", "x", "101"):
         with pytest.raises(tenantkv.InvalidURLError):
             await tenantkv.open_store(f"{url}?shards={bad}", tenant="t")
-    with pytest.raises(tenantkv.InvalidURLError, match="shards"):
-        await tenantkv.open_store(url, tenant="t", shards=4, index=True)
+    async with tenantkv.open_store(url + "?shards=4&index=1", tenant="t") as store:
+        assert store.namespace.shards == 4
+        assert "IndexEnumerator" in repr(store)
 
 
 async def test_sharded_tenant_spreads_over_every_primary(version_cluster: RedisCluster) -> None:

@@ -22,13 +22,15 @@ Sharding (option ``shards=N``, default 1): one hash slot is served by one
 cluster primary, so a tenant too large for one node can be spread over ``N``
 slots. Its keys then live under ``<prefix>:{<tenant>:NN}:<key>``, ``NN`` being
 the two-digit shard number ``crc32(key) % N``. Listing, counting and clearing
-match ``<prefix>:{<tenant>:[0-9][0-9]}:<pattern>``, which covers every shard
-and, as tenant IDs hold no ``:`` or ``}``, nothing of another tenant or of
-the unsharded layout. ``N`` is part of the layout: open a tenant's data with
-the ``shards`` value it was written with. With ``N`` > 1, ``set_many`` is
-atomic per shard only, and the per-tenant index is not available yet (it
-would need one index per shard, in that shard's slot:
-:meth:`Namespace.meta_key` takes the shard for that).
+by SCAN match ``<prefix>:{<tenant>:[0-9][0-9]}:<pattern>``, which covers every
+shard and, as tenant IDs hold no ``:`` or ``}``, nothing of another tenant or
+of the unsharded layout. With the key index (``index=true``) each shard has
+its own index in its own slot (``<prefix>:{<tenant>:NN}#idx`` and ``#exp``,
+see :meth:`Namespace.meta_key`) covering that shard's keys, so every write
+still changes one key and its index entry in one slot. ``N`` is part of the
+layout: open a tenant's data with the ``shards`` value it was written with.
+With ``N`` > 1, ``set_many`` is all-or-none per shard only (one script per
+shard) on Redis Cluster, and with the index also on a single Redis server.
 """
 
 from __future__ import annotations
@@ -115,6 +117,13 @@ class Namespace:
             return self.key_prefix
         return f"{self.prefix}:{{{self.tenant}:{shard:02d}}}:"
 
+    def physical_shard(self, physical_key: str) -> int:
+        """The shard a physical key of this namespace lives in, read from the key itself."""
+        if self.shards == 1:
+            return 0
+        start = len(self.key_prefix)
+        return int(physical_key[start : start + 2])
+
     def key(self, key: str) -> str:
         """The physical key for a tenant-relative ``key``."""
         return self.shard_prefix(self.shard_of(key)) + key
@@ -143,7 +152,7 @@ class Namespace:
         """A bookkeeping key of the store's own, never returned as a user key.
 
         Without ``shard`` it lives in the unsharded tenant slot; with ``shard``
-        in that shard's slot (where a per-shard index would live).
+        in that shard's slot (where that shard's key index lives).
         """
         if shard is None or self.shards == 1:
             return f"{self.prefix}:{self.hash_tag}#{name}"

@@ -14,7 +14,8 @@ index      ``false``         keep a per-tenant key index (``1``/``true``/``yes``
                              and counting cost what the tenant holds, not the
                              keyspace; memory and Redis >= 7.0 backends
 shards     ``1``             spread each tenant over N hash-tagged shards (1-100),
-                             i.e. N Redis Cluster slots; see tenantkv.namespace
+                             i.e. N Redis Cluster slots, each shard with its own
+                             key index when ``index`` is on; see tenantkv.namespace
 ========== ================= ===================================================
 
 Backend option of ``redis+cluster://``: ``topology_wait_ms`` (default 10000),
@@ -31,7 +32,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from .backends.base import Backend
 from .backends.cluster import RedisClusterBackend
-from .backends.keyindex import IndexingBackend, IndexKeys
+from .backends.keyindex import IndexingBackend, ShardedKeyWriter, shard_index_keys
 from .backends.memory import MemoryBackend, MemoryKeyspace
 from .backends.redis import RedisBackend
 from .enumeration import IndexEnumerator, ScanEnumerator
@@ -171,15 +172,20 @@ def _index_option(value: object) -> bool:
 
 
 async def _indexed_store(backend: Backend, namespace: Namespace, count: int) -> TenantStore:
-    """A store whose writes keep the tenant's key index and whose listing reads it."""
+    """A store whose writes keep the tenant's key index and whose listing reads it.
+
+    A sharded tenant has one index per shard, in that shard's slot; its
+    writes go through a :class:`ShardedKeyWriter` to the index of their key's shard.
+    """
     if not isinstance(backend, IndexingBackend):
         raise InvalidURLError(f"the backend of {backend.url} cannot keep a key index (index=true)")
-    index = backend.key_index(
-        IndexKeys(namespace.meta_key("idx"), namespace.meta_key("exp"), namespace.key_prefix)
-    )
-    await index.prepare()
-    enumerator = IndexEnumerator(index, backend, namespace)
-    return TenantStore(backend, namespace, enumerator, count=count, writer=index)
+    indexes = [backend.key_index(keys) for keys in shard_index_keys(namespace)]
+    # Every shard's index lives on the same backend and runs the same
+    # scripts: checking (and loading) them once is enough.
+    await indexes[0].prepare()
+    enumerator = IndexEnumerator(indexes, backend, namespace)
+    writer = indexes[0] if len(indexes) == 1 else ShardedKeyWriter(indexes, namespace)
+    return TenantStore(backend, namespace, enumerator, count=count, writer=writer)
 
 
 async def _open(url: object, tenant: object, options: dict[str, Any]) -> TenantStore:
@@ -192,8 +198,6 @@ async def _open(url: object, tenant: object, options: dict[str, Any]) -> TenantS
     namespace = Namespace(tenant, merged.get("prefix", DEFAULT_PREFIX), shards)
     count = _count_option(merged.get("count", DEFAULT_COUNT))
     indexed = _index_option(merged.get("index", False))
-    if indexed and shards > 1:
-        raise InvalidURLError("index=true needs shards=1: a per-shard index is not available yet")
     backend = await SCHEMES[parsed.scheme](parsed, options)
     if not indexed:
         return TenantStore(backend, namespace, ScanEnumerator(backend, namespace), count=count)

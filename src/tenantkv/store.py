@@ -190,7 +190,12 @@ class TenantStore:
         ]
 
     async def set_many(self, mapping: Mapping[str, Any], *, ttl_ms: int | None = None) -> None:
-        """Store every item of ``mapping`` (same TTL for all) in one round trip, all or none."""
+        """Store every item of ``mapping`` (same TTL for all) in one round trip, all or none.
+
+        For a tenant spread over several shards (``shards`` > 1), it is one
+        call per shard, shards concurrently, all or none *per shard* on Redis
+        Cluster and, with the key index, on a single Redis server too.
+        """
         ttl = None if ttl_ms is None else check_ttl(ttl_ms)
         items = [(self._key(key), codec.encode(value)) for key, value in mapping.items()]
         await self._writer.set_many(items, ttl)

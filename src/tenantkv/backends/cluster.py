@@ -40,10 +40,10 @@ import bisect
 import contextlib
 import functools
 import inspect
-from collections.abc import AsyncIterator, Awaitable, Iterable, Iterator, MutableSet, Sequence
+from collections.abc import AsyncIterator, Iterable, Iterator, MutableSet, Sequence
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any, TypeVar, cast
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 import redis.asyncio as aioredis
@@ -61,6 +61,7 @@ from ..errors import (
     StoreClosedError,
     TopologyChangedError,
 )
+from ..fanout import gather_limited
 from .keyindex import IndexKeys
 from .redis import KEY_ENCODING, RedisSubscription, SubscriberHub, decode_key, translate_errors
 from .redisindex import RedisKeyIndex
@@ -68,7 +69,6 @@ from .redisindex import RedisKeyIndex
 __all__ = [
     "CLUSTER_SLOTS",
     "DEFAULT_TOPOLOGY_WAIT_MS",
-    "MAX_PARALLEL",
     "UNLINK_BATCH",
     "RedisClusterBackend",
     "parse_cluster_nodes",
@@ -81,8 +81,6 @@ __all__ = [
 CLUSTER_SLOTS = 16384
 #: Most keys one UNLINK carries (keys of one slot per command).
 UNLINK_BATCH = 1000
-#: Most per-slot commands of one call (get_many, set_many, unlink) in flight at once.
-MAX_PARALLEL = 16
 #: How long an enumeration waits for the cluster to settle (a failover to
 #: finish, a migrating slot to land) before it raises TopologyChangedError.
 #: Redis' default cluster-node-timeout is 15 s, so with default settings an
@@ -124,7 +122,6 @@ _TOPOLOGY_ERRORS: tuple[type[BaseException], ...] = (
 _RETRY_DELAYS_S = (0.02, 0.05, 0.1, 0.2, 0.5)
 
 Address = tuple[str, int]
-T = TypeVar("T")
 
 
 # --------------------------------------------------------------------------- URL
@@ -497,7 +494,7 @@ class RedisClusterBackend:
                 out[position] = cast("bytes | None", value)
 
         with self._errors("MGET"):
-            await _gather(one_slot(positions) for positions in groups.values())
+            await gather_limited(one_slot(positions) for positions in groups.values())
         return out
 
     async def set_many(self, items: Sequence[tuple[str, bytes]], ttl_ms: int | None) -> None:
@@ -518,7 +515,7 @@ class RedisClusterBackend:
             await self._set_many_script(keys=keys, args=[ttl, *(items[i][1] for i in positions)])
 
         with self._errors("SET"):
-            await _gather(one_slot(positions) for positions in groups.values())
+            await gather_limited(one_slot(positions) for positions in groups.values())
 
     async def unlink(self, keys: Sequence[str]) -> int:
         """UNLINK grouped by slot, at most :data:`UNLINK_BATCH` keys per command."""
@@ -534,7 +531,7 @@ class RedisClusterBackend:
             return removed
 
         with self._errors("UNLINK"):
-            counts = await _gather(one_slot(positions) for positions in groups.values())
+            counts = await gather_limited(one_slot(positions) for positions in groups.values())
         return sum(counts)
 
     # -- pub/sub --------------------------------------------------------------
@@ -752,7 +749,8 @@ class RedisClusterBackend:
     # -- key index (tenantkv.backends.keyindex) ---------------------------------
     def key_index(self, keys: IndexKeys) -> RedisKeyIndex:
         """The tenant index stored under ``keys``: the Redis scripts run as-is on a cluster,
-        because the index keys and the data keys they cover share the tenant's hash slot."""
+        because the index keys and the data keys they cover share one hash slot (the
+        tenant's, or for a sharded tenant, the shard's: one index per shard)."""
         return RedisKeyIndex(self._client, keys, errors=self._errors)
 
     # -- lifecycle --------------------------------------------------------------
@@ -768,28 +766,6 @@ class RedisClusterBackend:
                 await client.aclose()
         self._node_clients.clear()
         await self._client.aclose()
-
-
-async def _gather(awaitables: Iterable[Awaitable[T]]) -> list[T]:
-    """Run ``awaitables`` with at most :data:`MAX_PARALLEL` at a time; results in order.
-
-    If one fails, the others are cancelled and its error is raised. (redis-py's
-    cluster client fails rather than waits when a node's pool is exhausted.)
-    """
-    gate = asyncio.Semaphore(MAX_PARALLEL)
-
-    async def gated(awaitable: Awaitable[T]) -> T:
-        async with gate:
-            return await awaitable
-
-    tasks = [asyncio.ensure_future(gated(a)) for a in awaitables]
-    try:
-        return list(await asyncio.gather(*tasks))
-    except BaseException:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        raise
 
 
 @functools.cache

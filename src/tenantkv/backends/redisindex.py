@@ -4,13 +4,15 @@ Each write of an indexed store is one ``EVALSHA`` of a script from
 ``tenantkv/lua/`` that does the write and updates the index in the same
 atomic step (redis-py loads a script again after ``NOSCRIPT``). Every read or
 repair is one script over at most ``count`` entries. Every key a script
-touches is passed in ``KEYS`` and carries the tenant's hash tag, so the same
+touches is passed in ``KEYS`` and carries the tenant's (or the tenant shard's)
+hash tag, so the same
 scripts run on Redis Cluster. Needs Redis >= 7.0 (``PEXPIRETIME``,
 ``ZRANGE ... BYLEX LIMIT``).
 
 Layout (see :mod:`tenantkv.backends.keyindex`): ``<prefix>:{<tenant>}#idx``
 holds every key (score 0, ordered by name), ``<prefix>:{<tenant>}#exp`` the
-keys with a TTL (score = ``PEXPIRETIME``).
+keys with a TTL (score = ``PEXPIRETIME``); a sharded tenant has such a pair
+per shard, ``<prefix>:{<tenant>:NN}#idx`` and ``#exp``, for that shard's keys.
 """
 
 from __future__ import annotations

@@ -5,7 +5,9 @@ tenant's keys plus their expiry times, kept by every write of the store. A
 pattern with a literal prefix (``search:*``, ``search:1?``) reads only the
 entries with that prefix, ``count`` at a time, resuming after the last entry
 read; any remaining glob is matched on the client with Redis's rules.
-``count_keys()`` without a pattern is one O(log N) server call.
+``count_keys()`` without a pattern is one O(log N) server call (one per
+shard for a tenant spread over several shards, each shard having its own
+index in its own slot).
 
 Keys written or deleted behind the store's back (another client, a
 non-indexed store) are not seen until :meth:`IndexEnumerator.reindex`;
@@ -19,6 +21,7 @@ from dataclasses import dataclass, field
 
 from ..backends.base import Backend
 from ..backends.keyindex import IndexStatus, KeyIndex
+from ..fanout import gather_limited
 from ..glob import compile_glob, literal_prefix
 from ..namespace import Namespace
 
@@ -32,9 +35,10 @@ DEFAULT_MAX_REPORTED = 1000
 class IndexReport:
     """What :meth:`~tenantkv.TenantStore.verify_index` found (or ``reindex`` found and fixed).
 
-    The ``*_count`` fields are exact; the key lists (tenant-relative keys) name
-    at most ``max_reported`` keys each. An entry whose key merely expired and
-    is not yet pruned is not drift.
+    The ``*_count`` fields are exact; the key lists (tenant-relative keys,
+    sorted) name at most ``max_reported`` keys each, the first ones found. An
+    entry whose key merely expired and is not yet pruned is not drift. For a
+    sharded tenant every count adds up all its shards.
     """
 
     tenant: str
@@ -93,11 +97,11 @@ class _Tally:
             repaired=repaired,
             scanned_keys=self.scanned,
             index_entries=self.walked,
-            missing_from_index=self.keys[IndexStatus.MISSING_FROM_INDEX],
+            missing_from_index=sorted(self.keys[IndexStatus.MISSING_FROM_INDEX]),
             missing_count=self.counts[IndexStatus.MISSING_FROM_INDEX],
-            stale_in_index=self.keys[IndexStatus.STALE_IN_INDEX],
+            stale_in_index=sorted(self.keys[IndexStatus.STALE_IN_INDEX]),
             stale_count=self.counts[IndexStatus.STALE_IN_INDEX],
-            ttl_mismatch=self.keys[IndexStatus.TTL_MISMATCH],
+            ttl_mismatch=sorted(self.keys[IndexStatus.TTL_MISMATCH]),
             ttl_mismatch_count=self.counts[IndexStatus.TTL_MISMATCH],
         )
 
@@ -109,50 +113,93 @@ _INDEX_SIDE = {IndexStatus.STALE_IN_INDEX}
 class IndexEnumerator:
     """Lists, counts and clears a tenant's keys through its key index.
 
-    ``index`` is the backend's :class:`~tenantkv.backends.keyindex.KeyIndex`
-    for this tenant (the store also writes through it); ``backend`` is used
-    only by :meth:`reindex` and :meth:`verify`, which SCAN the namespace.
+    ``indexes`` are the backend's :class:`~tenantkv.backends.keyindex.KeyIndex`
+    objects of this tenant, one per shard of ``namespace`` (one for an
+    unsharded tenant), as :func:`~tenantkv.backends.keyindex.shard_index_keys`
+    lays them out; the store writes through the same indexes. ``backend`` is
+    used only by :meth:`reindex` and :meth:`verify`, which SCAN the namespace.
+
+    With several shards every operation covers every shard: listing reads
+    the shards' indexes side by side, one chunk of ``count`` entries from
+    each shard per round (so at most one chunk per shard is held, and on a
+    cluster the shards' nodes are read concurrently); ``count_keys()`` and
+    ``stats()`` add up one O(log N) count per shard; ``clear``, ``prune``,
+    ``verify`` and ``reindex`` work on the shards concurrently (at most
+    :data:`~tenantkv.fanout.MAX_PARALLEL` at a time). Keys come back in no
+    particular order across shards (each key lives in exactly one shard, so
+    none repeats).
     """
 
-    def __init__(self, index: KeyIndex, backend: Backend, namespace: Namespace) -> None:
-        self._index = index
+    def __init__(self, indexes: Sequence[KeyIndex], backend: Backend, namespace: Namespace) -> None:
+        if len(indexes) != namespace.shards:
+            raise ValueError(f"{namespace.shards} shards need as many indexes, not {len(indexes)}")
+        self._indexes = tuple(indexes)
         self._backend = backend
         self._namespace = namespace
 
     def __repr__(self) -> str:
-        return f"IndexEnumerator(tenant={self._namespace.tenant!r}, index={self._index!r})"
+        shown = self._indexes[0] if len(self._indexes) == 1 else f"{len(self._indexes)} shards"
+        return f"IndexEnumerator(tenant={self._namespace.tenant!r}, index={shown!r})"
 
     @property
-    def index(self) -> KeyIndex:
-        return self._index
+    def indexes(self) -> tuple[KeyIndex, ...]:
+        """The tenant's index of each shard, by shard number."""
+        return self._indexes
 
-    async def _walk(self, prefix: str, count: int) -> AsyncIterator[list[str]]:
+    @staticmethod
+    async def _walk(index: KeyIndex, prefix: str, count: int) -> AsyncIterator[list[str]]:
+        """Every live entry of one shard's index starting with ``prefix``, ``count`` per call."""
         after: str | None = None
         while True:
-            chunk = await self._index.chunk(prefix, after, count)
+            chunk = await index.chunk(prefix, after, count)
             if chunk.keys:
                 yield chunk.keys
             if chunk.last is None:
                 return
             after = chunk.last
 
+    async def _walk_shards(self, prefix: str, count: int) -> AsyncIterator[list[str]]:
+        """Every live entry of every shard starting with ``prefix``.
+
+        Each round reads the next chunk of every shard not yet exhausted,
+        concurrently, and yields them: at most one chunk per shard is held.
+        """
+        resume: dict[int, str | None] = dict.fromkeys(range(len(self._indexes)))
+        while resume:
+            shards = list(resume)
+            chunks = await gather_limited(
+                self._indexes[shard].chunk(prefix, resume[shard], count) for shard in shards
+            )
+            for shard, chunk in zip(shards, chunks, strict=True):
+                if chunk.last is None:
+                    del resume[shard]
+                else:
+                    resume[shard] = chunk.last
+            for chunk in chunks:
+                if chunk.keys:
+                    yield chunk.keys
+
     async def batches(self, pattern: str, count: int) -> AsyncIterator[list[str]]:
         prefix, shape = literal_prefix(pattern)
         if shape == "exact":
-            # The key itself is the first entry with its own name as prefix.
-            chunk = await self._index.chunk(prefix, None, 1)
+            # The key itself is the first entry with its own name as prefix,
+            # in the index of the one shard it can live in.
+            index = self._indexes[self._namespace.shard_of(prefix)]
+            chunk = await index.chunk(prefix, None, 1)
             if chunk.keys == [prefix]:
                 yield chunk.keys
             return
         matches = None if shape == "prefix" else compile_glob(pattern)
-        async for keys in self._walk(prefix, count):
+        async for keys in self._walk_shards(prefix, count):
             selected = keys if matches is None else [key for key in keys if matches(key)]
             if selected:
                 yield selected
 
     async def count(self, pattern: str, count: int) -> int:
         if literal_prefix(pattern) == ("", "prefix"):
-            return await self._index.live_count(prune=count)
+            # One O(log N) call per shard.
+            counts = await gather_limited(index.live_count(prune=count) for index in self._indexes)
+            return sum(counts)
         total = 0
         async for batch in self.batches(pattern, count):
             total += len(batch)
@@ -164,20 +211,28 @@ class IndexEnumerator:
         Keys written behind the store's back are not in the index and stay
         (as they stay invisible to ``keys``); :meth:`reindex` first adopts them.
         """
-        deleted = 0
-        key = self._namespace.key
-        async for keys in self._walk("", count):
-            deleted += await self._index.unlink([key(k) for k in keys])
-        return deleted
+
+        async def clear_shard(index: KeyIndex) -> int:
+            deleted = 0
+            key_prefix = index.keys.key_prefix
+            async for keys in self._walk(index, "", count):
+                deleted += await index.unlink([key_prefix + k for k in keys])
+            return deleted
+
+        return sum(await gather_limited(clear_shard(index) for index in self._indexes))
 
     async def prune(self, count: int) -> int:
         """Remove the entries of every expired key, ``count`` per server call; how many."""
-        pruned = 0
-        while True:
-            removed = await self._index.prune(count)
-            pruned += removed
-            if removed < count:
-                return pruned
+
+        async def prune_shard(index: KeyIndex) -> int:
+            pruned = 0
+            while True:
+                removed = await index.prune(count)
+                pruned += removed
+                if removed < count:
+                    return pruned
+
+        return sum(await gather_limited(prune_shard(index) for index in self._indexes))
 
     async def verify(self, count: int, max_reported: int = DEFAULT_MAX_REPORTED) -> IndexReport:
         """Compare the index with a SCAN of the namespace; repair nothing (it only prunes)."""
@@ -188,24 +243,48 @@ class IndexEnumerator:
 
         Bounded and non-blocking: a SCAN of the namespace (``count`` keys per
         call), then a walk of the index; each page is checked and repaired
-        by one server call.
+        by one server call per shard it holds keys of. The report adds up
+        the drift of every shard.
         """
         return await self._compare(count, max_reported, repair=True)
 
     async def _compare(self, count: int, max_reported: int, *, repair: bool) -> IndexReport:
         tally = _Tally(max_reported)
-        compare = self._index.repair if repair else self._index.check
-        relative, key = self._namespace.relative, self._namespace.key
-        # Every data key present for the whole SCAN is checked: finds keys
-        # without an entry and entries with the wrong expiry.
-        async for page in self._backend.scan(self._namespace.match("*"), count):
-            if page:
-                tally.scanned += len(page)
-                statuses = await compare(page)
-                tally.add([relative(k) for k in page], statuses, _DATA_SIDE)
-        # Every live entry is checked: finds entries whose key is gone.
-        async for keys in self._walk("", count):
-            tally.walked += len(keys)
-            statuses = await compare([key(k) for k in keys])
-            tally.add(keys, statuses, _INDEX_SIDE)
-        return tally.report(self._namespace.tenant, repaired=repair)
+        namespace, shards = self._namespace, len(self._indexes)
+
+        async def compare(index: KeyIndex, keys: Sequence[str]) -> list[IndexStatus]:
+            return await (index.repair(keys) if repair else index.check(keys))
+
+        # Every data key present for the whole SCAN is checked against the
+        # index of the shard it lives in: finds keys without an entry and
+        # entries with the wrong expiry. One SCAN covers every shard (a
+        # per-shard SCAN would walk the whole keyspace once per shard on a
+        # single server and on Redis < 7.4).
+        async for page in self._backend.scan(namespace.match("*"), count):
+            groups: dict[int, list[str]] = {}
+            for key in page:
+                shard = namespace.physical_shard(key)
+                # Shard numbers beyond ``shards`` belong to another layout
+                # (the tenant opened with another ``shards``): not this index's.
+                if shard < shards:
+                    groups.setdefault(shard, []).append(key)
+            if not groups:
+                continue
+            parts = list(groups.values())
+            statuses = await gather_limited(
+                compare(self._indexes[shard], keys) for shard, keys in groups.items()
+            )
+            for keys, found in zip(parts, statuses, strict=True):
+                tally.scanned += len(keys)
+                tally.add([namespace.relative(k) for k in keys], found, _DATA_SIDE)
+
+        # Every live entry of every shard is checked: finds entries whose key is gone.
+        async def walk_shard(index: KeyIndex) -> None:
+            key_prefix = index.keys.key_prefix
+            async for keys in self._walk(index, "", count):
+                tally.walked += len(keys)
+                found = await compare(index, [key_prefix + k for k in keys])
+                tally.add(keys, found, _INDEX_SIDE)
+
+        await gather_limited(walk_shard(index) for index in self._indexes)
+        return tally.report(namespace.tenant, repaired=repair)

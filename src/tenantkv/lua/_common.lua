@@ -4,7 +4,8 @@
 -- KEYS[1] is the tenant's index: every key of the tenant, member = tenant-relative key, score 0,
 -- so members are ordered by their bytes. KEYS[2] is the expiry set: keys with a TTL, score =
 -- absolute expiry time in ms on this server's clock (PEXPIRETIME). Data keys follow from KEYS[3].
--- Every key a script touches is declared in KEYS and shares the tenant's hash tag, so the scripts
+-- Every key a script touches is declared in KEYS and shares the hash tag of the tenant (or of
+-- the tenant shard: a sharded tenant has one index per shard, in that shard's slot), so the scripts
 -- run unchanged on Redis Cluster. Scripts need Redis >= 7.0 (PEXPIRETIME, ZRANGE ... BY*).
 -- A key counts as expired when now > its expiry time, as Redis decides.
 local idx, exp = KEYS[1], KEYS[2]

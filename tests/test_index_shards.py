@@ -1,0 +1,147 @@
+"""The key index of a tenant spread over several shards (``index=True, shards=N``).
+
+The contract suite and ``tests/test_index.py`` already run on the sharded
+indexed kinds of :data:`tests.conftest.STORE_KINDS` (randomized workload with
+zero drift included); these tests check what only sharding adds: one index
+per shard, in that shard's slot, and repair that reaches every shard.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+
+import tenantkv
+from tenantkv import TenantStore
+from tenantkv.backends.cluster import RedisClusterBackend, slot_of
+from tenantkv.backends.keyindex import ShardedKeyWriter, shard_index_keys
+from tenantkv.backends.memory import MemoryBackend, MemoryKeyIndex
+from tenantkv.enumeration import IndexEnumerator
+
+from .conftest import STORE_KINDS, StoreKind, new_tenant
+from .test_index import assert_clean, index_sizes, shard_index_sizes
+
+SHARDED_INDEX_KINDS = [
+    kind for kind in STORE_KINDS if kind.options.get("index") and kind.options.get("shards", 1) > 1
+]
+
+
+@pytest.fixture(params=[pytest.param(k, id=k.name, marks=k.marks) for k in SHARDED_INDEX_KINDS])
+def store_kind(request: pytest.FixtureRequest) -> StoreKind:
+    """Overrides conftest's: every ``store`` here is sharded and indexed."""
+    kind: StoreKind = request.param
+    return kind
+
+
+def in_shard(store: TenantStore, shard: int, label: str, n: int = 1) -> list[str]:
+    """``n`` key names (``label`` + a number) that live in ``shard``."""
+    names = (f"{label}{i}" for i in range(10_000))
+    return [name for name in names if store.namespace.shard_of(name) == shard][:n]
+
+
+async def test_each_shard_has_its_own_index_in_its_own_slot(store: TenantStore) -> None:
+    namespace = store.namespace
+    keys = [f"txn:{i}" for i in range(200)]
+    await store.set_many(dict.fromkeys(keys, 1))
+    await store.set_many({f"ttl:{i}": i for i in range(40)}, ttl_ms=60_000)
+    expected = Counter(namespace.shard_of(k) for k in keys)
+    expiring = Counter(namespace.shard_of(f"ttl:{i}") for i in range(40))
+    sizes = await shard_index_sizes(store)
+    # Every shard's index holds exactly the keys of its shard (and all shards hold some).
+    assert sizes == [(expected[s] + expiring[s], expiring[s]) for s in range(namespace.shards)]
+    assert all(entries > 0 for entries, _ in sizes)
+    layout = shard_index_keys(namespace)
+    assert [k.index for k in layout] == [
+        f"{namespace.prefix}:{{{namespace.tenant}:{s:02d}}}#idx" for s in range(namespace.shards)
+    ]
+    # Index, expiry set and data keys of a shard share its hash slot; shards differ.
+    for shard, where in enumerate(layout):
+        slot = slot_of(where.index)
+        assert slot_of(where.expiry) == slot
+        assert {slot_of(namespace.key(k)) for k in keys if namespace.shard_of(k) == shard} == {slot}
+    assert len({slot_of(where.index) for where in layout}) == namespace.shards
+    backend = store.backend
+    if isinstance(backend, RedisClusterBackend):
+        # On the cluster, the shards' indexes live on more than one primary.
+        nodes = [backend.client.get_node_from_key(where.index) for where in layout]
+        assert len({node.name for node in nodes if node is not None}) > 1
+    assert await store.count_keys() == 240
+    assert (await store.stats()).keys == 240
+    assert await store.count_keys("ttl:*") == 40
+    assert await store.keys("txn:7") == ["txn:7"]
+    assert sorted(await store.keys("txn:1?", count=3)) == [f"txn:{i}" for i in range(10, 20)]
+
+
+async def test_drift_in_two_shards_is_found_and_repaired(store: TenantStore) -> None:
+    (foreign,) = in_shard(store, 0, "foreign")
+    (gone,) = in_shard(store, 1, "gone")
+    (persisted,) = in_shard(store, 1, "persisted")
+    (kept,) = in_shard(store, 2, "kept")
+    await store.set_many({gone: 1, persisted: 2, kept: 3})
+    before = await shard_index_sizes(store)
+    key, backend = store.namespace.key, store.backend
+    # Behind the store's back, in shards 0 and 1.
+    await backend.set(key(foreign), b"1", None)
+    await backend.delete(key(gone))
+    await backend.set_ttl(key(persisted), 60_000)
+
+    report = await store.verify_index(count=2)
+    assert (report.missing_from_index, report.stale_in_index) == ([foreign], [gone])
+    assert report.ttl_mismatch == [persisted]
+    assert (report.scanned_keys, report.index_entries) == (3, 3)
+    assert await shard_index_sizes(store) == before  # verify repairs nothing
+
+    repaired = await store.reindex(count=2)
+    assert repaired.repaired
+    assert repaired.drift == 3
+    await assert_clean(store)
+    sizes = await shard_index_sizes(store)
+    assert sizes[0] == (before[0][0] + 1, 0)
+    assert sizes[1] == (before[1][0] - 1, 1)
+    assert sizes[2] == before[2]
+    assert sorted(await store.keys()) == sorted([foreign, persisted, kept])
+    assert await store.clear(count=1) == 3
+    assert await index_sizes(store) == (0, 0)
+
+
+async def test_reindex_adopts_a_sharded_tenant_written_without_the_index(
+    store: TenantStore,
+) -> None:
+    namespace = store.namespace
+    async with tenantkv.open_store(
+        _url(store), tenant=store.tenant, shards=namespace.shards, prefix=namespace.prefix
+    ) as plain:
+        await plain.set_many({f"k{i}": i for i in range(60)})
+        # A shard number beyond ``shards`` (data of a layout with more shards)
+        # matches the namespace's SCAN pattern but belongs to no index of this one.
+        beyond = f"{namespace.prefix}:{{{namespace.tenant}:{namespace.shards:02d}}}:x"
+        await store.backend.set(beyond, b"1", None)
+        try:
+            report = await store.reindex(count=7)
+            assert report.missing_count == report.scanned_keys == 60
+            assert await store.count_keys() == 60
+            assert all(n > 0 for n, _ in await shard_index_sizes(store))
+            assert sorted(await store.keys()) == sorted(f"k{i}" for i in range(60))
+            await assert_clean(store)
+        finally:
+            await store.backend.unlink([beyond])
+
+
+def _url(store: TenantStore) -> str:
+    backend = store.backend
+    if isinstance(backend, MemoryBackend):
+        return f"memory://{backend.keyspace.name}"
+    return store.url
+
+
+async def test_sharded_store_writes_through_every_shards_index() -> None:
+    async with tenantkv.open_store(
+        f"memory://{new_tenant()}", tenant="t", index=True, shards=3
+    ) as store:
+        enumerator = store._enumerator  # the wiring is what is tested
+        assert isinstance(enumerator, IndexEnumerator)
+        assert len(enumerator.indexes) == 3
+        assert all(isinstance(index, MemoryKeyIndex) for index in enumerator.indexes)
+        assert isinstance(store._writer, ShardedKeyWriter)
+        assert "3 shards" in repr(store)
