@@ -1,4 +1,9 @@
-"""``tenantkv loadtest`` end to end: the quick run CI uses, and a run on a shared database."""
+"""``tenantkv loadtest`` end to end: the quick run CI uses, and a run on a shared database.
+
+The cluster tests run the load test on a private Redis Cluster next to a
+private standalone server (``--cluster``), and on the session's cluster by
+URL with a sharded tenant; bad cluster options give a one-line error.
+"""
 
 from __future__ import annotations
 
@@ -8,19 +13,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from tenantkv.cli.app import app
-from tenantkv.cli.loadtest.config import index_available
+from tenantkv.cli.loadtest.config import index_available, sharded_index_available
 from tenantkv.cli.loadtest.dataset import DistinctCounter, index_of, key_of
-from tenantkv.localredis import RedisServer
+from tenantkv.localredis import RedisCluster, RedisServer, free_port
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
-def expected_strategies() -> set[str]:
-    listing = {"keys", "scan", "scan_iter"} | ({"index"} if index_available() else set())
-    clearing = {"keys+del", "clear"} | ({"clear-index"} if index_available() else set())
+def expected_strategies(shards: int = 1) -> set[str]:
+    index = index_available() and sharded_index_available(shards)
+    listing = {"keys", "scan", "scan_iter"} | ({"index"} if index else set())
+    clearing = {"keys+del", "clear"} | ({"clear-index"} if index else set())
     return listing | clearing
 
 
@@ -114,3 +120,133 @@ def test_loadtest_leaves_a_shared_database_as_it_found_it(shared_server: RedisSe
         assert 0 < client.pttl("tkv:{someone}:x") <= before_ttl
         assert client.config_get("slowlog-log-slower-than") == {"slowlog-log-slower-than": "12345"}
         assert client.config_get("slowlog-max-len") == {"slowlog-max-len": "77"}
+
+
+# -- Redis Cluster -------------------------------------------------------------
+
+
+def check_measurements(scenario: dict[str, Any], listing: set[str], clearing: set[str]) -> None:
+    strategies = {m["strategy"] for m in scenario["measurements"]}
+    assert strategies == listing | clearing
+    for m in scenario["measurements"]:
+        assert m["correct"], m["problem"]
+        assert m["found"] == m["expected"] == scenario["tenant_keys"]
+        assert m["foreign"] == 0
+        assert m["probe"]["samples"] > 0
+
+
+@pytest.mark.cluster
+def test_quick_loadtest_on_a_private_cluster_next_to_a_standalone_server(tmp_path: Path) -> None:
+    out, chart = tmp_path / "cluster.json", tmp_path / "cluster.png"
+    result = CliRunner().invoke(
+        app,
+        [
+            *("loadtest", "--quick", "--cluster", "--keys", "1000,4000", "--noise", "4000"),
+            *("--json", str(out), "--chart", str(chart)),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "KEYS on all 3 primaries (baseline)" in result.stdout
+    assert "KEYS (baseline)" in result.stdout
+    data: dict[str, Any] = json.loads(out.read_text())
+    assert data["correct"] is True
+    assert data["config"]["cluster"] is True
+    assert data["config"]["compare_standalone"] is True
+    cluster_env = data["environment"]["targets"]["cluster"]
+    assert cluster_env["redis_mode"] == "cluster"
+    assert cluster_env["cluster"]["primaries"] == 3
+    assert cluster_env["cluster"]["replicas"] == 3
+    assert data["environment"]["targets"]["standalone"]["redis_mode"] == "standalone"
+    assert [(s["tenant_keys"], s["target"]) for s in data["scenarios"]] == [
+        (1_000, "standalone"),
+        (1_000, "cluster"),
+        (4_000, "standalone"),
+        (4_000, "cluster"),
+    ]
+    standalone_keys, cluster_keys = (
+        [s["keyspace_keys"] for s in data["scenarios"] if s["target"] == target]
+        for target in ("standalone", "cluster")
+    )
+    # The same data in both, but one probe key per primary instead of one.
+    assert [c - s for s, c in zip(standalone_keys, cluster_keys, strict=True)] == [2, 2]
+    for scenario in data["scenarios"]:
+        assert scenario["keyspace_keys"] >= scenario["tenant_keys"] + 4_000
+        check_measurements(scenario, *split(expected_strategies()))
+        keys = next(m for m in scenario["measurements"] if m["strategy"] == "keys")
+        assert keys["baseline"] is True
+        assert keys["server"]["command"] == "KEYS"
+    assert data["cleanup"]["leftovers_removed"] == 0
+    assert data["cleanup"]["dbsize_after"] == 0
+    assert set(data["cleanup"]["targets"]) == {"standalone", "cluster"}
+    assert chart.read_bytes().startswith(PNG_MAGIC)
+
+
+def split(strategies: set[str]) -> tuple[set[str], set[str]]:
+    clearing = {"keys+del", "clear", "clear-index"}
+    return strategies - clearing, strategies & clearing
+
+
+@pytest.mark.cluster
+def test_loadtest_on_a_cluster_url_with_a_sharded_tenant(
+    redis_cluster: RedisCluster, tmp_path: Path
+) -> None:
+    primaries = redis_cluster.primaries()
+
+    def state() -> list[tuple[int, str, str]]:
+        out = []
+        for node in primaries:
+            with node.client() as client:
+                config = client.config_get("slowlog-*")
+                out.append(
+                    (
+                        client.dbsize(),
+                        config["slowlog-log-slower-than"],
+                        config["slowlog-max-len"],
+                    )
+                )
+        return out
+
+    before = state()
+    out = tmp_path / "sharded.json"
+    args = ["loadtest", "--url", redis_cluster.url, "--allow-nonempty", "--shards", "6"]
+    args += ["--keys", "800", "--noise", "300", "--count", "50", "--repeat", "1"]
+    result = CliRunner().invoke(app, [*args, "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "SCAN COUNT 50 (3 primaries)" in result.stdout
+    data: dict[str, Any] = json.loads(out.read_text())
+    assert data["correct"] is True
+    assert data["config"]["compare_standalone"] is False
+    assert data["config"]["shards"] == 6
+    [scenario] = data["scenarios"]
+    assert scenario["target"] == "cluster"
+    check_measurements(scenario, *split(expected_strategies(shards=6)))
+    assert data["cleanup"]["leftovers_removed"] == 0
+    assert state() == before
+
+
+def assert_one_line_error(result: Result) -> None:
+    assert result.exit_code != 0, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: "), result.stderr
+    assert "Traceback" not in result.output
+    assert "secret" not in result.output
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        pytest.param(
+            ["--url", f"redis+cluster://:secret@127.0.0.1:{free_port()}"], id="unreachable"
+        ),
+        pytest.param(["--url", "redis+cluster://127.0.0.1:notaport"], id="bad-port"),
+        pytest.param(["--url", "redis+cluster://127.0.0.1:7000/3"], id="database"),
+        pytest.param(["--cluster", "--url", "redis://127.0.0.1:6379/0"], id="not-a-cluster"),
+        pytest.param(["--compare-standalone"], id="compare-without-cluster"),
+        pytest.param(["--cluster", "--shards", "0"], id="shards-zero"),
+        pytest.param(["--cluster", "--shards", "101"], id="shards-too-many"),
+    ],
+)
+def test_loadtest_bad_cluster_input(args: list[str]) -> None:
+    result = CliRunner().invoke(app, ["loadtest", "--quick", *args])
+    assert_one_line_error(result)

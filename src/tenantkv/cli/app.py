@@ -185,9 +185,34 @@ def loadtest_command(
         str | None,
         typer.Option(
             "--url",
-            help="Redis to test (default: a private redis-server on a free port, stopped after).",
+            help="Redis to test: redis://... or redis+cluster://... (default: a private "
+            "redis-server on a free port, stopped after).",
         ),
     ] = None,
+    cluster: Annotated[
+        bool,
+        typer.Option(
+            "--cluster",
+            help="Test a Redis Cluster: the --url redis+cluster://..., or without --url a "
+            "private one (3 primaries x 1 replica), compared with a private standalone server.",
+        ),
+    ] = False,
+    compare_standalone: Annotated[
+        bool | None,
+        typer.Option(
+            "--compare-standalone/--no-compare-standalone",
+            help="With a cluster target, also run on a private standalone server, same data "
+            "(default: on with a private cluster, off with --url).",
+        ),
+    ] = None,
+    shards: Annotated[
+        int,
+        typer.Option(
+            "--shards",
+            help="Spread the measured tenant over N hash-tagged shards (open_store(shards=N)); "
+            "the index strategy needs 1.",
+        ),
+    ] = 1,
     keys: Annotated[
         str | None,
         typer.Option(
@@ -265,11 +290,15 @@ def loadtest_command(
             json_path=json_path,
             chart_path=chart_path,
             quick=quick,
+            cluster=cluster,
+            compare_standalone=compare_standalone,
+            shards=shards,
         )
         status = Console(stderr=True, highlight=False)
         result = run_loadtest(config, status=status)
         # Not a terminal (a pipe, a CI log): wide enough for the table not to wrap.
-        print_table(result, Console(highlight=False, width=None if sys.stdout.isatty() else 160))
+        width = 160 if not result.targets else 180
+        print_table(result, Console(highlight=False, width=None if sys.stdout.isatty() else width))
         try:
             if config.json_path is not None:
                 write_json(result, config.json_path)

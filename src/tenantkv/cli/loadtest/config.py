@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ...namespace import validate_prefix
+from ...errors import InvalidInputError, InvalidURLError, InvalidValueError
+from ...namespace import validate_prefix, validate_shards
+from ...opening import open_store, parse_url
 from ...store import TenantStore
 from ..errors import EXIT_BAD_INPUT, CLIError
 
@@ -31,11 +34,31 @@ QUICK_REPEAT = 1
 QUICK_IDLE_S = 0.3
 DEFAULT_COUNTS = (100, 1000)
 DEFAULT_PREFIX = "tkvload"
+#: The private cluster ``--cluster`` starts: primaries, and replicas of each.
+CLUSTER_PRIMARIES = 3
+CLUSTER_REPLICAS = 1
+_CLUSTER_SCHEMES = ("redis+cluster", "rediss+cluster")
 
 
 def index_available() -> bool:
     """Whether this tenantkv has the per-tenant index (``open_store(..., index=True)``)."""
     return hasattr(TenantStore, "reindex") and hasattr(TenantStore, "verify_index")
+
+
+def sharded_index_available(shards: int) -> bool:
+    """Whether the index works for a tenant of ``shards`` shards (asked of a memory store)."""
+    if shards == 1:
+        return True
+
+    async def try_open() -> None:
+        async with open_store("memory://", tenant="loadtest-probe", index=True, shards=shards):
+            pass
+
+    try:
+        asyncio.run(try_open())
+    except InvalidURLError:
+        return False
+    return True
 
 
 def bad_input(message: str) -> CLIError:
@@ -57,14 +80,19 @@ def parse_positive_ints(text: str, option: str) -> tuple[int, ...]:
     return tuple(dict.fromkeys(values))
 
 
-def parse_strategies(text: str | None, *, with_index: bool) -> tuple[str, ...]:
+def parse_strategies(
+    text: str | None, *, with_index: bool, why_no_index: str | None = None
+) -> tuple[str, ...]:
     """The listing strategies to run, in canonical order.
 
     ``None`` means all of them, ``index`` only when the index exists; naming
     ``index`` explicitly without it is an error, as is an unknown name.
+    ``why_no_index`` (e.g. a sharded tenant) drops ``index`` the same way.
     """
     if text is None:
-        return tuple(s for s in LISTING_STRATEGIES if s != "index" or with_index)
+        return tuple(
+            s for s in LISTING_STRATEGIES if s != "index" or (with_index and why_no_index is None)
+        )
     wanted = [part.strip() for part in text.split(",") if part.strip()]
     if not wanted:
         raise bad_input("--strategies: give at least one of " + ", ".join(LISTING_STRATEGIES))
@@ -76,6 +104,8 @@ def parse_strategies(text: str | None, *, with_index: bool) -> tuple[str, ...]:
             )
     if "index" in wanted and not with_index:
         raise bad_input("--strategies: this tenantkv has no index (open_store(..., index=True))")
+    if "index" in wanted and why_no_index is not None:
+        raise bad_input(f"--strategies: index {why_no_index}")
     return tuple(s for s in LISTING_STRATEGIES if s in wanted)
 
 
@@ -113,6 +143,12 @@ class LoadtestConfig:
     chart_path: Path | None = None
     quick: bool = False
     with_index: bool = field(default=False)
+    #: The target is a Redis Cluster (``--cluster``, or a ``redis+cluster://`` URL).
+    cluster: bool = False
+    #: Also run everything on a private standalone server, on the same data.
+    compare_standalone: bool = False
+    #: Hash-tagged shards of the measured tenant (``open_store(..., shards=N)``).
+    shards: int = 1
 
     @classmethod
     def from_options(
@@ -132,8 +168,15 @@ class LoadtestConfig:
         json_path: Path | None,
         chart_path: Path | None,
         quick: bool,
+        cluster: bool = False,
+        compare_standalone: bool | None = None,
+        shards: int = 1,
     ) -> LoadtestConfig:
-        """Validate the command-line options; raises :class:`CLIError` (exit status 2)."""
+        """Validate the command-line options; raises :class:`CLIError` (exit status 2).
+
+        ``cluster`` without ``url`` means a private cluster; ``compare_standalone``
+        defaults to true exactly then (a private cluster next to a private server).
+        """
         sizes = (
             parse_positive_ints(keys, "--keys")
             if keys is not None
@@ -157,13 +200,23 @@ class LoadtestConfig:
             validate_prefix(prefix)
         except ValueError as exc:
             raise bad_input(f"--prefix: {exc}") from None
+        cluster, compare_standalone = _cluster_options(url, cluster, compare_standalone)
+        try:
+            validate_shards(shards)
+        except InvalidValueError as exc:
+            raise bad_input(f"--shards: {exc}") from None
         with_index = index_available()
+        why_no_index = None
+        if with_index and not sharded_index_available(shards):
+            why_no_index = "needs --shards 1 (this tenantkv has no per-shard index)"
         return cls(
             url=url,
             sizes=tuple(sorted(sizes)),
             noise=noise,
             counts=parse_positive_ints(counts, "--count") if counts else DEFAULT_COUNTS,
-            strategies=parse_strategies(strategies, with_index=with_index),
+            strategies=parse_strategies(
+                strategies, with_index=with_index, why_no_index=why_no_index
+            ),
             clear=clear,
             repeat=repeat,
             probe_interval_ms=probe_interval_ms,
@@ -174,5 +227,30 @@ class LoadtestConfig:
             json_path=check_output_path(json_path, "--json"),
             chart_path=check_output_path(chart_path, "--chart", ".png"),
             quick=quick,
-            with_index=with_index,
+            with_index=with_index and why_no_index is None,
+            cluster=cluster,
+            compare_standalone=compare_standalone,
+            shards=shards,
         )
+
+
+def _cluster_options(
+    url: str | None, cluster: bool, compare_standalone: bool | None
+) -> tuple[bool, bool]:
+    """``(cluster, compare_standalone)`` made consistent with ``url``."""
+    if url is not None:
+        try:
+            scheme = parse_url(url).scheme
+        except InvalidInputError:
+            scheme = ""  # reported when the run connects
+        if cluster and scheme and scheme not in _CLUSTER_SCHEMES:
+            raise bad_input(
+                f"--cluster: the URL's scheme is {scheme}://; give a redis+cluster:// URL, "
+                "or no URL for a private cluster"
+            )
+        cluster = cluster or scheme in _CLUSTER_SCHEMES
+    if compare_standalone is None:
+        compare_standalone = cluster and url is None
+    if compare_standalone and not cluster:
+        raise bad_input("--compare-standalone needs a cluster target (--cluster)")
+    return cluster, compare_standalone

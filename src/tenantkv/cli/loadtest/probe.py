@@ -16,6 +16,10 @@ The parent drives it through a pipe: ``begin()`` starts a recording,
 ``end()`` stops it and returns the samples. Clock: ``time.monotonic()``,
 which is system-wide on Linux, so the parent's timestamps of an enumeration
 and the probe's samples share one time axis.
+
+On a Redis Cluster one probe runs per primary (:class:`Probes`), each in its
+own process with its own connection, GETting a key that primary serves;
+their samples are pooled.
 """
 
 from __future__ import annotations
@@ -37,7 +41,7 @@ import redis
 
 from ..errors import CLIError
 
-__all__ = ["Probe", "ProbeRecording"]
+__all__ = ["Probe", "ProbeRecording", "Probes"]
 
 _READY_TIMEOUT_S = 60.0
 _REPLY_TIMEOUT_S = 120.0
@@ -61,6 +65,22 @@ class ProbeRecording:
             for i, (sched, lat) in enumerate(zip(self.scheduled, self.latency, strict=True))
             if sched <= end and sched + lat >= start
         ]
+
+    @classmethod
+    def pooled(cls, recordings: list[ProbeRecording]) -> ProbeRecording:
+        """The samples of several probes as one recording, in order of scheduled time."""
+        if len(recordings) == 1:
+            return recordings[0]
+        rows = sorted(
+            (sched, lat, lag)
+            for rec in recordings
+            for sched, lat, lag in zip(rec.scheduled, rec.latency, rec.send_lag, strict=True)
+        )
+        return cls(
+            array("d", (r[0] for r in rows)),
+            array("d", (r[1] for r in rows)),
+            array("d", (r[2] for r in rows)),
+        )
 
     def timeline(self, origin: float) -> list[tuple[float, float]]:
         """``(ms since origin, latency ms)`` of every sample, for the chart."""
@@ -281,6 +301,60 @@ class Probe:
             if process.is_alive():
                 process.terminate()
                 process.join(5.0)
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+class Probes:
+    """One :class:`Probe` per node (one process and connection each), driven as one.
+
+    ``targets`` are ``(url, key)`` pairs; :meth:`end` pools their samples.
+    Use as a context manager; every probe is stopped on exit.
+    """
+
+    def __init__(self, targets: list[tuple[str, str]], *, interval_ms: float) -> None:
+        self.interval_ms = interval_ms
+        self._probes = [Probe(url, key, interval_ms=interval_ms) for url, key in targets]
+        self._started: list[Probe] = []
+
+    def __repr__(self) -> str:
+        return f"Probes({len(self._probes)} x GET every {self.interval_ms:g} ms)"
+
+    def __len__(self) -> int:
+        return len(self._probes)
+
+    def start(self) -> Self:
+        try:
+            for probe in self._probes:
+                probe.start()
+                self._started.append(probe)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def begin(self) -> float:
+        """Start a recording on every probe; the earliest first scheduled request."""
+        return min(probe.begin() for probe in self._started)
+
+    def end(self) -> ProbeRecording:
+        """Stop every probe's recording; their samples pooled."""
+        return ProbeRecording.pooled([probe.end() for probe in self._started])
+
+    def stop(self) -> None:
+        """Stop every probe process (idempotent)."""
+        started, self._started = self._started, []
+        for probe in started:
+            probe.stop()
 
     def __enter__(self) -> Self:
         return self.start()

@@ -109,9 +109,13 @@ class Scenario:
     idle_timeline: list[tuple[float, float]] = field(repr=False)
     reindex_ms: float | None = None
     measurements: list[Measurement] = field(default_factory=list)
+    #: ``"standalone"`` or ``"cluster"`` when a cluster option was used, else ``None``.
+    target: str | None = None
 
     def to_json(self) -> dict[str, Any]:
+        where = {} if self.target is None else {"target": self.target}
         return {
+            **where,
             "tenant_keys": self.tenant_keys,
             "noise_keys": self.noise_keys,
             "keyspace_keys": self.keyspace_keys,
@@ -139,11 +143,42 @@ class LoadtestResult:
     def wrong(self) -> list[str]:
         """One line per wrong result: a measurement that missed keys, or a general problem."""
         return [
-            f"{m.label} at {s.tenant_keys:,} keys: {m.problem}"
+            f"{m.label} at {s.tenant_keys:,} keys"
+            f"{'' if s.target is None else ' on ' + s.target}: {m.problem}"
             for s in self.scenarios
             for m in s.measurements
             if not m.correct
         ] + self.problems
+
+    @property
+    def targets(self) -> list[str]:
+        """The targets of the scenarios, in order of first appearance (empty: one server)."""
+        return list(dict.fromkeys(s.target for s in self.scenarios if s.target is not None))
+
+    @classmethod
+    def side_by_side(cls, runs: dict[str, LoadtestResult]) -> LoadtestResult:
+        """Runs on several targets as one result: scenarios by size, then in ``runs`` order.
+
+        ``environment`` and ``cleanup`` keep each run's under ``targets``;
+        cleanup's ``leftovers_removed`` and ``dbsize_after`` are the totals.
+        """
+        first = next(iter(runs.values()))
+        order = {name: i for i, name in enumerate(runs)}
+        environment = dict(first.environment)
+        environment["targets"] = {name: run.environment for name, run in runs.items()}
+        merged = cls(environment, first.config)
+        merged.scenarios = sorted(
+            (s for run in runs.values() for s in run.scenarios),
+            key=lambda s: (s.tenant_keys, order.get(s.target or "", 0)),
+        )
+        merged.cleanup = {
+            "leftovers_removed": sum(r.cleanup.get("leftovers_removed", 0) for r in runs.values()),
+            "dbsize_after": sum(r.cleanup.get("dbsize_after", 0) for r in runs.values()),
+            "targets": {name: run.cleanup for name, run in runs.items()},
+        }
+        merged.total_seconds = sum(r.total_seconds for r in runs.values())
+        merged.problems = [f"{name}: {p}" for name, run in runs.items() for p in run.problems]
+        return merged
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -7,6 +7,13 @@ clear strategy once (re-seeding in between, since clearing is destructive).
 Every strategy is watched the same way (:meth:`LoadtestRun.observe`): the
 probe records from a little before it starts to a little after it ends, and
 SLOWLOG is read for the commands logged meanwhile.
+
+On a Redis Cluster (``--cluster`` or a ``redis+cluster://`` URL) the same run
+goes through :class:`~.target.Target`'s primaries: KEYS on each of them, one
+probe per primary, SLOWLOG of each; the library is opened on the cluster URL.
+With ``--compare-standalone`` the whole run is made twice on the same data,
+first on a private standalone server, then on the cluster, and the results
+are reported side by side (:meth:`LoadtestResult.side_by_side`).
 """
 
 from __future__ import annotations
@@ -24,15 +31,15 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from ...backends.redis import translate_errors
-from ...localredis import RedisServer
+from ...localredis import RedisCluster, RedisServer
 from ...opening import open_store, redact_url
 from ...store import TenantStore
-from .config import LoadtestConfig
+from .config import CLUSTER_PRIMARIES, CLUSTER_REPLICAS, LoadtestConfig
 from .dataset import NOISE_TXN_OFFSET, DistinctCounter
-from .probe import Probe, ProbeRecording
+from .probe import ProbeRecording, Probes
 from .results import LatencyStats, LoadtestResult, Measurement, Scenario, ServerView
 from .seed import TTL_MS, Seeder
-from .slowlog import SlowlogWatch
+from .slowlog import SlowlogWatches
 from .strategies import (
     ClearStrategy,
     KeysCommand,
@@ -44,9 +51,10 @@ from .strategies import (
     count_found,
 )
 from .target import (
+    Target,
     Written,
     check_target,
-    connect_admin,
+    connect_target,
     describe_environment,
     remove_leftovers,
 )
@@ -60,39 +68,68 @@ NOISE_TENANTS = 10
 MARGIN_S = 0.05
 #: Probe p99 with nothing running above which the run warns that the machine is busy.
 NOISY_IDLE_P99_MS = 2.0
+#: Most probe tenants tried when looking for one per cluster primary.
+_PROBE_TENANT_TRIES = 10_000
 
 
 def run_loadtest(config: LoadtestConfig, *, status: Console) -> LoadtestResult:
     """Run the load test described by ``config``; progress and notes go to ``status``.
 
-    Without ``config.url`` a private redis-server is started and stopped
-    (also on Ctrl-C or error). Raises :class:`~tenantkv.cli.errors.CLIError`,
+    Without ``config.url`` a private redis-server (or with ``config.cluster``
+    a private cluster) is started and stopped (also on Ctrl-C or error).
+    Raises :class:`~tenantkv.cli.errors.CLIError`,
     :class:`~tenantkv.TenantKVError` or
     :class:`~tenantkv.localredis.LocalRedisError` for problems the user can fix.
     """
+    if not config.cluster:
+        if config.url is not None:
+            return asyncio.run(_main(config, config.url, None, status))
+        server = RedisServer()
+        status.print(f"starting a private redis-server ({server.binary})")
+        with server:
+            return asyncio.run(_main(config, server.url, server.binary, status))
+    runs: dict[str, LoadtestResult] = {}
+    if config.compare_standalone:
+        server = RedisServer()
+        status.print(f"[bold]standalone:[/] starting a private redis-server ({server.binary})")
+        with server:
+            runs["standalone"] = asyncio.run(
+                _main(config, server.url, server.binary, status, "standalone")
+            )
     if config.url is not None:
-        return asyncio.run(_main(config, config.url, None, status))
-    server = RedisServer()
-    status.print(f"starting a private redis-server ({server.binary})")
-    with server:
-        return asyncio.run(_main(config, server.url, server.binary, status))
+        runs["cluster"] = asyncio.run(_main(config, config.url, None, status, "cluster"))
+    else:
+        cluster = RedisCluster(CLUSTER_PRIMARIES, CLUSTER_REPLICAS)
+        status.print(
+            f"[bold]cluster:[/] starting a private Redis Cluster, {CLUSTER_PRIMARIES} primaries "
+            f"x {CLUSTER_REPLICAS} replica ({cluster.binary})"
+        )
+        with cluster:
+            runs["cluster"] = asyncio.run(
+                _main(config, cluster.url, cluster.binary, status, "cluster")
+            )
+    return runs["cluster"] if len(runs) == 1 else LoadtestResult.side_by_side(runs)
 
 
 async def _main(
-    config: LoadtestConfig, url: str, private_binary: str | None, status: Console
+    config: LoadtestConfig,
+    url: str,
+    private_binary: str | None,
+    status: Console,
+    target_name: str | None = None,
 ) -> LoadtestResult:
     started = time.perf_counter()
-    admin, backend_url = await connect_admin(url)
+    target = await connect_target(url)
     try:
         keys_before = await check_target(
-            admin,
-            url=url,
+            target,
             prefix=config.prefix,
             allow_nonempty=config.allow_nonempty,
             private=private_binary is not None,
         )
-        status.print(f"target: {redact_url(url)}, {keys_before:,} keys before the run")
-        environment = await describe_environment(admin, url=url, private_binary=private_binary)
+        nodes = f" ({len(target.nodes)} primaries)" if target.cluster else ""
+        status.print(f"target: {redact_url(url)}{nodes}, {keys_before:,} keys before the run")
+        environment = await describe_environment(target, private_binary=private_binary)
         environment["index_available"] = config.with_index
         environment["load_average_before"] = list(os.getloadavg())
         result = LoadtestResult(environment, _config_json(config))
@@ -106,7 +143,7 @@ async def _main(
         )
         async with contextlib.AsyncExitStack() as stack:
             stack.enter_context(progress)
-            run = LoadtestRun(config, admin, url, backend_url, status, progress, stack)
+            run = LoadtestRun(config, target, status, progress, stack, target_name)
             try:
                 await run.execute(result)
             finally:
@@ -120,11 +157,19 @@ async def _main(
         result.environment["load_average_after"] = list(os.getloadavg())
         return result
     finally:
-        await admin.aclose()
+        await target.aclose()
 
 
 def _config_json(config: LoadtestConfig) -> dict[str, Any]:
+    cluster: dict[str, Any] = {}
+    if config.cluster:
+        cluster = {
+            "cluster": True,
+            "compare_standalone": config.compare_standalone,
+            "shards": config.shards,
+        }
     return {
+        **cluster,
         "url": None if config.url is None else redact_url(config.url),
         "sizes": list(config.sizes),
         "noise": config.noise,
@@ -163,62 +208,65 @@ class LoadtestRun:
     def __init__(
         self,
         config: LoadtestConfig,
-        admin: aioredis.Redis,
-        url: str,
-        backend_url: str,
+        target: Target,
         status: Console,
         progress: Progress,
         stack: contextlib.AsyncExitStack,
+        target_name: str | None = None,
     ) -> None:
         self.config = config
-        self.admin = admin
-        self.url = url
-        self.redacted = redact_url(url)
-        self.backend_url = backend_url
+        self.target = target
+        self.target_name = target_name
+        self.url = target.url
+        self.redacted = target.redacted
         self.status = status
         self.stack = stack
-        self.seeder = Seeder(admin, progress)
-        self.slowlog = SlowlogWatch(admin, config.slowlog_threshold_us)
+        self.seeder = Seeder(target.client, progress)
+        self.slowlog = SlowlogWatches(
+            [node.client for node in target.nodes], config.slowlog_threshold_us
+        )
         self.written = Written()
-        self._probe: Probe | None = None
+        self._probe: Probes | None = None
 
     # -- set-up ------------------------------------------------------------
-    async def open(self, tenant: str, *, index: bool = False) -> TenantStore:
+    async def open(self, tenant: str, *, index: bool = False, shards: int = 1) -> TenantStore:
         """A library store for ``tenant`` under the tool's prefix, closed at the end."""
         options: dict[str, Any] = {"index": True} if index else {}
+        if shards != 1:
+            options["shards"] = shards
         store = await open_store(self.url, tenant=tenant, prefix=self.config.prefix, **options)
         self.stack.push_async_callback(store.aclose)
         return store
 
     @property
-    def probe(self) -> Probe:
+    def probe(self) -> Probes:
         assert self._probe is not None
         return self._probe
 
     async def execute(self, result: LoadtestResult) -> None:
         config = self.config
-        probe_store = await self.open(PROBE_TENANT)
-        self.written.add(probe_store)
-        await probe_store.set("ping", {"ok": True}, ttl_ms=TTL_MS)
+        probe_targets = await self.probe_keys()
         # The index store first: at the end the tenant is cleared through it,
         # so the index's own bookkeeping goes too.
         self.index_store: TenantStore | None = None
         if "index" in config.strategies:
-            self.index_store = await self.open(MEASURED_TENANT, index=True)
+            self.index_store = await self.open(MEASURED_TENANT, index=True, shards=config.shards)
             self.written.add(self.index_store)
-        self.plain_store = await self.open(MEASURED_TENANT)
+        self.plain_store = await self.open(MEASURED_TENANT, shards=config.shards)
         self.written.add(self.plain_store)
         await self.seed_noise()
 
-        self.status.print(
-            f"probe: GET every {config.probe_interval_ms:g} ms on its own connection "
-            "(separate process)"
-        )
-        self._probe = Probe(
-            self.backend_url,
-            probe_store.namespace.key("ping"),
-            interval_ms=config.probe_interval_ms,
-        )
+        if self.target.cluster:
+            self.status.print(
+                f"probes: GET every {config.probe_interval_ms:g} ms on each of "
+                f"{len(probe_targets)} primaries (a process and a connection each)"
+            )
+        else:
+            self.status.print(
+                f"probe: GET every {config.probe_interval_ms:g} ms on its own connection "
+                "(separate process)"
+            )
+        self._probe = Probes(probe_targets, interval_ms=config.probe_interval_ms)
         self.stack.enter_context(self._probe)
         await self.slowlog.setup()
         if self.slowlog.note:
@@ -229,6 +277,30 @@ class LoadtestRun:
         finally:
             with translate_errors(self.redacted, "CONFIG SET"):
                 await self.slowlog.restore()
+
+    async def probe_keys(self) -> list[tuple[str, str]]:
+        """Write the probe's key(s); ``(node URL, key)`` for each probe.
+
+        On one server: the ``probe`` tenant's key. On a cluster: one probe
+        tenant per primary, the first ``probe-<i>`` whose hash slot it serves.
+        """
+        nodes = self.target.nodes
+        if not self.target.cluster:
+            tenants = {0: PROBE_TENANT}
+        else:
+            tenants = {}
+            for i in range(_PROBE_TENANT_TRIES):
+                tenant = f"{PROBE_TENANT}-{i}"
+                tenants.setdefault(self.target.node_of("{" + tenant + "}"), tenant)
+                if len(tenants) == len(nodes):
+                    break
+        out: list[tuple[str, str]] = []
+        for node_index, tenant in sorted(tenants.items()):
+            store = await self.open(tenant)
+            self.written.add(store)
+            await store.set("ping", {"ok": True}, ttl_ms=TTL_MS)
+            out.append((nodes[node_index].url, store.namespace.key("ping")))
+        return out
 
     async def seed_noise(self) -> None:
         total = self.config.noise
@@ -248,8 +320,8 @@ class LoadtestRun:
         """Delete everything the run wrote; the figures that prove it."""
         self.status.print("cleaning up: clear() of every tenant the run wrote")
         deleted = await self.written.clear()
-        leftovers = await remove_leftovers(self.admin, self.config.prefix)
-        keys_after: int = await self.admin.dbsize()
+        leftovers = await remove_leftovers(self.target, self.config.prefix)
+        keys_after = await self.target.dbsize()
         return {
             "tenants_cleared": sorted(self.written.stores),
             "keys_deleted": deleted,
@@ -273,7 +345,7 @@ class LoadtestRun:
         self.status.print(f"[bold]tenant of {size:,} keys[/] (+ {config.noise:,} noise keys)")
         seed_s = await self.seed_measured(size, "keys")
         reindex_ms = await self.reindex() if self.index_store is not None else None
-        keyspace: int = await self.admin.dbsize()
+        keyspace = await self.target.dbsize()
         idle, idle_timeline = await self.idle()
         scenario = Scenario(
             tenant_keys=size,
@@ -283,6 +355,7 @@ class LoadtestRun:
             idle=idle,
             idle_timeline=idle_timeline,
             reindex_ms=reindex_ms,
+            target=self.target_name,
         )
         for listing in self.listings():
             self.status.print(f"  {listing.label}")
@@ -299,15 +372,41 @@ class LoadtestRun:
             await (self.index_store or self.plain_store).clear()
         return scenario
 
+    @property
+    def node_clients(self) -> list[aioredis.Redis]:
+        return [node.client for node in self.target.nodes]
+
+    def where(self) -> str:
+        """``", <primaries the library reads>"`` on a cluster, for labels; ``""`` on one server.
+
+        The tenant's hash tag pins an unsharded tenant (and its index) to one
+        slot, so one primary; a sharded one is spread over every primary.
+        """
+        if not self.target.cluster:
+            return ""
+        n = len(self.target.nodes)
+        return f", {n} primaries" if self.config.shards > 1 else f", 1 of {n} primaries"
+
     def listings(self) -> list[ListingStrategy]:
         namespace = self.plain_store.namespace
+        cluster = self.target.cluster
+        n = len(self.target.nodes)
         out: list[ListingStrategy] = []
         for name in self.config.strategies:
             if name == "keys":
-                out.append(KeysCommand(self.admin, namespace))
+                keys_label = (
+                    f"KEYS on all {n} primaries (baseline)" if cluster else KeysCommand.label
+                )
+                out.append(KeysCommand(self.node_clients, namespace, label=keys_label))
             elif name == "scan":
+                where = self.where()
                 out.extend(
-                    LibraryListing(self.plain_store, "scan", f"SCAN COUNT {count}", count)
+                    LibraryListing(
+                        self.plain_store,
+                        "scan",
+                        f"SCAN COUNT {count}" + (f" ({where.removeprefix(', ')})" if where else ""),
+                        count,
+                    )
                     for count in self.config.counts
                 )
             elif name == "index" and self.index_store is not None:
@@ -315,27 +414,52 @@ class LoadtestRun:
                     LibraryListing(
                         self.index_store,
                         "index",
-                        f"index (chunks of {self.index_store.count})",
+                        f"index (chunks of {self.index_store.count}{self.where()})",
                         None,
                     )
                 )
             elif name == "scan_iter":
-                out.append(RedisPyScanIter(self.admin, namespace))
+                if not hasattr(self.target.client, "scan_iter"):
+                    self.status.print(
+                        "  [yellow]skipped: this redis-py's RedisCluster has no scan_iter[/]"
+                    )
+                    continue
+                iter_label = (
+                    "redis-py RedisCluster.scan_iter (COUNT 10)"
+                    if cluster
+                    else RedisPyScanIter.label
+                )
+                out.append(RedisPyScanIter(self.target.client, namespace, label=iter_label))
         return out
 
     def clears(self) -> list[ClearStrategy]:
         out: list[ClearStrategy] = []
+        cluster = self.target.cluster
         if "keys" in self.config.strategies:
-            out.append(KeysThenDelete(self.admin, self.plain_store.namespace))
+            label = (
+                f"KEYS+DEL on all {len(self.target.nodes)} primaries (baseline)"
+                if cluster
+                else KeysThenDelete.label
+            )
+            out.append(
+                KeysThenDelete(
+                    self.node_clients,
+                    self.plain_store.namespace,
+                    per_slot=cluster,
+                    label=label,
+                )
+            )
         out.append(
             LibraryClear(
                 self.plain_store,
                 "clear",
-                f"clear() (SCAN COUNT {self.plain_store.count})",
+                f"clear() (SCAN COUNT {self.plain_store.count}{self.where()})",
             )
         )
         if self.index_store is not None:
-            out.append(LibraryClear(self.index_store, "clear-index", "clear() (index)"))
+            out.append(
+                LibraryClear(self.index_store, "clear-index", f"clear() (index{self.where()})")
+            )
         return out
 
     # -- observing -------------------------------------------------------------

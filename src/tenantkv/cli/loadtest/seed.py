@@ -1,10 +1,11 @@
 """Pipelined seeding of transaction-shaped keys, with a progress bar.
 
 Keys are written straight through redis-py pipelines (1,000 keys per round
-trip, no MULTI) because seeding is set-up, not what is measured; a tenant
-measured with the index gets it built afterwards by ``reindex()``, the
-library's adoption path. Every key carries a TTL of about two hours, so even
-a run killed with SIGKILL leaves nothing behind for long.
+trip, no MULTI; on a cluster redis-py splits each batch by node) because
+seeding is set-up, not what is measured; a tenant measured with the index
+gets it built afterwards by ``reindex()``, the library's adoption path.
+Every key carries a TTL of about two hours, so even a run killed with
+SIGKILL leaves nothing behind for long.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import time
 
 import redis.asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
 from rich.progress import Progress
 
 from ...namespace import Namespace
@@ -27,7 +29,9 @@ _TTL_JITTER_S = 600
 class Seeder:
     """Writes tenants' keys in pipelined batches and shows progress on ``progress``."""
 
-    def __init__(self, client: aioredis.Redis, progress: Progress | None) -> None:
+    def __init__(
+        self, client: aioredis.Redis | AsyncRedisCluster, progress: Progress | None
+    ) -> None:
         self._client = client
         self._progress = progress
 

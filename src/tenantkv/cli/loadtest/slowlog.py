@@ -5,6 +5,9 @@ for the run and puts the original values back at the end. Instead of
 ``SLOWLOG RESET``, which would erase a shared server's own entries, each
 strategy remembers the newest entry ID before it starts and reads only the
 entries logged after it.
+
+On a Redis Cluster every primary is watched (:class:`SlowlogWatches`): the
+longest command of a strategy is the longest on any of them.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from redis import exceptions as rexc
 
 from .results import ServerView
 
-__all__ = ["SlowlogWatch"]
+__all__ = ["SlowlogWatch", "SlowlogWatches"]
 
 #: Room for every command of a long strategy (SCAN COUNT 10 over 1M keys makes 100,000).
 MAX_LEN = 65_536
@@ -95,3 +98,44 @@ def _name(entry: dict[str, Any]) -> bytes:
     command = entry.get("command", b"")
     raw = command if isinstance(command, bytes) else str(command).encode()
     return raw.split(b" ", 1)[0].upper()
+
+
+class SlowlogWatches:
+    """:class:`SlowlogWatch` on every node, read as one: the longest command on any node."""
+
+    def __init__(self, clients: list[aioredis.Redis], threshold_us: int) -> None:
+        self.threshold_us = threshold_us
+        self._watches = [SlowlogWatch(client, threshold_us) for client in clients]
+
+    @property
+    def note(self) -> str | None:
+        return next((w.note for w in self._watches if w.note), None)
+
+    async def setup(self) -> None:
+        for watch in self._watches:
+            await watch.setup()
+
+    async def restore(self) -> None:
+        """Put every node's original settings back (each restore is idempotent)."""
+        for watch in self._watches:
+            await watch.restore()
+
+    async def mark(self) -> list[int | None]:
+        return [await watch.mark() for watch in self._watches]
+
+    async def since(self, marks: list[int | None]) -> ServerView:
+        views = [await w.since(m) for w, m in zip(self._watches, marks, strict=True)]
+        if len(views) == 1:
+            return views[0]
+        longest = max(
+            (v for v in views if v.longest_ms is not None),
+            key=lambda v: v.longest_ms or 0.0,
+            default=None,
+        )
+        return ServerView(
+            threshold_us=self.threshold_us,
+            longest_ms=None if longest is None else longest.longest_ms,
+            command=None if longest is None else longest.command,
+            entries=sum(v.entries for v in views),
+            complete=all(v.complete for v in views),
+        )

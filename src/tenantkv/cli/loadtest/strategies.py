@@ -5,14 +5,22 @@ The library's own strategies (``scan``, ``index``, ``clear``) go through a
 references talk to redis-py directly: ``KEYS`` (the old way, the baseline)
 and redis-py's ``scan_iter`` with its default COUNT ("what most Python code
 does").
+
+On a Redis Cluster the old way has to send ``KEYS`` to every primary (they
+run concurrently, each blocking its own node), and delete per hash slot;
+``scan_iter`` is then redis-py's ``RedisCluster.scan_iter``, which walks the
+primaries with one cursor each.
 """
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import redis.asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
+from redis.crc import key_slot
 
 from ...namespace import Namespace
 from ...store import TenantStore
@@ -79,9 +87,12 @@ class ClearStrategy(Protocol):
 
 @dataclass
 class KeysCommand:
-    """The old way: one ``KEYS <namespace>*`` that walks the keyspace in one blocking call."""
+    """The old way: one ``KEYS <namespace>*`` that walks the keyspace in one blocking call.
 
-    client: aioredis.Redis
+    With several ``nodes`` (a cluster's primaries) one KEYS goes to each, concurrently.
+    """
+
+    nodes: list[aioredis.Redis]
     namespace: Namespace
     name: str = "keys"
     label: str = "KEYS (baseline)"
@@ -90,7 +101,9 @@ class KeysCommand:
     unique: bool = True
 
     async def run(self, found: list[Any]) -> None:
-        found.extend(await self.client.keys(self.namespace.match("*")))
+        pattern = self.namespace.match("*")
+        for keys in await asyncio.gather(*(node.keys(pattern) for node in self.nodes)):
+            found.extend(keys)
 
     @property
     def physical(self) -> Namespace:
@@ -99,9 +112,13 @@ class KeysCommand:
 
 @dataclass
 class RedisPyScanIter:
-    """``redis.asyncio.Redis.scan_iter(match=...)`` with redis-py's default (no COUNT: 10)."""
+    """``scan_iter(match=...)`` with redis-py's default (no COUNT: 10).
 
-    client: aioredis.Redis
+    ``client`` is a ``redis.asyncio.Redis``, or a ``RedisCluster`` whose
+    ``scan_iter`` walks every primary.
+    """
+
+    client: aioredis.Redis | AsyncRedisCluster
     namespace: Namespace
     name: str = "scan_iter"
     label: str = f"redis-py scan_iter (COUNT {SERVER_DEFAULT_COUNT})"
@@ -138,20 +155,39 @@ class LibraryListing:
 
 @dataclass
 class KeysThenDelete:
-    """The old way to clear: ``KEYS`` then one ``DEL`` of everything it returned."""
+    """The old way to clear: ``KEYS`` then one ``DEL`` of everything it returned.
 
-    client: aioredis.Redis
+    On a cluster (``per_slot``): KEYS on every primary, then one DEL per hash
+    slot (a multi-key DEL must stay in one slot), each node concurrently.
+    """
+
+    nodes: list[aioredis.Redis]
     namespace: Namespace
     name: str = "keys+del"
     label: str = "KEYS+DEL (baseline)"
     baseline: bool = True
+    per_slot: bool = False
 
     async def run(self) -> int:
-        keys = await self.client.keys(self.namespace.match("*"))
+        deleted = await asyncio.gather(*(self._one_node(node) for node in self.nodes))
+        return sum(deleted)
+
+    async def _one_node(self, client: aioredis.Redis) -> int:
+        keys: list[bytes | str] = await client.keys(self.namespace.match("*"))
         if not keys:
             return 0
-        deleted: int = await self.client.delete(*keys)
-        return deleted
+        if not self.per_slot:
+            deleted: int = await client.delete(*keys)
+            return deleted
+        slots: dict[int, list[bytes | str]] = {}
+        for key in keys:
+            slots.setdefault(key_slot(key if isinstance(key, bytes) else key.encode()), []).append(
+                key
+            )
+        total = 0
+        for group in slots.values():
+            total += await client.delete(*group)
+        return total
 
 
 @dataclass

@@ -5,10 +5,16 @@ writes anything it checks that the database is empty (or that the user said
 ``--allow-nonempty``) and that nothing already lives under its own prefix;
 everything it writes lives under that prefix, and at the end it deletes
 exactly that, through the library's ``clear()``.
+
+A :class:`Target` is either one server (``redis://``) or a Redis Cluster
+(``redis+cluster://``). Its :attr:`Target.nodes` are what the old way, the
+probe and SLOWLOG must each be pointed at: the server itself, or every
+primary of the cluster. The library is always opened on :attr:`Target.url`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import platform
 import sys
@@ -17,30 +23,47 @@ from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import redis.asyncio as aioredis
+from redis import exceptions as rexc
+from redis.asyncio.cluster import ClusterNode
+from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
 
+from ...backends.cluster import parse_cluster_url, translate_cluster_errors
 from ...backends.redis import translate_errors
 from ...glob import escape_glob
 from ...opening import parse_url, redact_url
 from ...store import TenantStore
 from ..errors import CLIError
 
-__all__ = ["Written", "check_target", "connect_admin", "describe_environment", "remove_leftovers"]
+__all__ = [
+    "CLUSTER_SCHEMES",
+    "Node",
+    "Target",
+    "Written",
+    "check_target",
+    "connect_admin",
+    "connect_target",
+    "describe_environment",
+    "remove_leftovers",
+]
 
-#: Schemes the load test can drive (the KEYS baseline needs one server).
+#: Schemes of a single server.
 SUPPORTED_SCHEMES = ("redis", "rediss")
+#: Schemes of a Redis Cluster (the old way then needs every primary).
+CLUSTER_SCHEMES = ("redis+cluster", "rediss+cluster")
 ADMIN_SOCKET_TIMEOUT_S = 600.0
+#: Query options of a cluster URL that a single-node client does not take.
+_CLUSTER_ONLY_OPTIONS = frozenset({"topology_wait_ms"})
 
 
 async def connect_admin(url: str) -> tuple[aioredis.Redis, str]:
     """A redis-py client for the tool's own commands, and the URL the probe should use."""
     parsed = parse_url(url)
     if parsed.scheme not in SUPPORTED_SCHEMES:
-        raise CLIError(
-            f"loadtest needs a single Redis server ({', '.join(SUPPORTED_SCHEMES)}://), "
-            f"not {parsed.scheme}://"
-        )
+        schemes = ", ".join(f"{s}://" for s in SUPPORTED_SCHEMES + CLUSTER_SCHEMES)
+        raise CLIError(f"loadtest needs Redis ({schemes}), not {parsed.scheme}://")
     client = aioredis.Redis.from_url(
         parsed.url,
         decode_responses=False,
@@ -56,29 +79,150 @@ async def connect_admin(url: str) -> tuple[aioredis.Redis, str]:
     return client, parsed.url
 
 
-async def check_target(
-    client: aioredis.Redis, *, url: str, prefix: str, allow_nonempty: bool, private: bool
-) -> int:
-    """Refuse a database the run could damage; returns its key count before the run."""
-    redacted = redact_url(url)
+@dataclass
+class Node:
+    """One server the tool talks to directly: the standalone server, or one cluster primary."""
+
+    name: str
+    client: aioredis.Redis
+    #: A ``redis://`` URL of this node alone (credentials included), for the probe.
+    url: str
+
+
+@dataclass
+class Target:
+    """The Redis under test.
+
+    ``client`` seeds data and runs redis-py's ``scan_iter`` (a cluster client
+    on a cluster); ``nodes`` are the standalone server or every primary.
+    """
+
+    kind: str  # "standalone" or "cluster"
+    url: str
+    client: aioredis.Redis | AsyncRedisCluster
+    nodes: list[Node]
+
+    @property
+    def cluster(self) -> bool:
+        return self.kind == "cluster"
+
+    @property
+    def redacted(self) -> str:
+        return redact_url(self.url)
+
+    def node_of(self, key: str) -> int:
+        """The index in :attr:`nodes` of the node serving ``key`` (0 on a single server)."""
+        if not isinstance(self.client, AsyncRedisCluster):
+            return 0
+        owner = self.client.get_node_from_key(key)
+        for i, node in enumerate(self.nodes):
+            if owner is not None and node.name == owner.name:
+                return i
+        raise CLIError(f"no primary of {self.redacted} serves the key {key!r}")
+
+    async def dbsize(self) -> int:
+        """Keys on the server, or on every primary together."""
+        with translate_errors(self.redacted, "DBSIZE"):
+            sizes: list[int] = await asyncio.gather(*(n.client.dbsize() for n in self.nodes))
+        return sum(sizes)
+
+    async def aclose(self) -> None:
+        for node in self.nodes:
+            if node.client is not self.client:
+                await node.client.aclose()
+        await self.client.aclose()
+
+
+async def connect_target(url: str) -> Target:
+    """Connect to ``url``: one server (``redis://``) or a cluster (``redis+cluster://``)."""
+    parsed = parse_url(url)
+    if parsed.scheme in CLUSTER_SCHEMES:
+        return await _connect_cluster(url)
+    client, backend_url = await connect_admin(url)
+    node = Node(redact_url(backend_url), client, backend_url)
+    return Target("standalone", url, client, [node])
+
+
+async def _connect_cluster(url: str) -> Target:
+    parsed = parse_url(url)
+    startup, options = parse_cluster_url(parsed.url, redacted=parsed.redacted)
+    for name in _CLUSTER_ONLY_OPTIONS:
+        options.pop(name, None)
+    try:
+        client = AsyncRedisCluster(
+            startup_nodes=[ClusterNode(host, port) for host, port in startup],
+            decode_responses=False,
+            socket_connect_timeout=5.0,
+            socket_timeout=ADMIN_SOCKET_TIMEOUT_S,
+            **options,
+        )
+    except (ValueError, TypeError, rexc.RedisClusterException) as exc:
+        raise CLIError(f"invalid Redis Cluster URL {parsed.redacted}: {exc}") from exc
+    nodes: list[Node] = []
+    try:
+        with translate_cluster_errors(parsed.redacted, "CLUSTER SLOTS"):
+            await client.initialize()
+            for primary in sorted(client.get_primaries(), key=lambda n: (n.host, n.port)):
+                node_url = _node_url(parsed.url, primary.host, int(primary.port))
+                node_client = aioredis.Redis.from_url(
+                    node_url,
+                    decode_responses=False,
+                    socket_connect_timeout=5.0,
+                    socket_timeout=ADMIN_SOCKET_TIMEOUT_S,
+                )
+                nodes.append(Node(primary.name, node_client, node_url))
+                await node_client.ping()
+    except BaseException:
+        for node in nodes:
+            await node.client.aclose()
+        await client.aclose()
+        raise
+    return Target("cluster", url, client, nodes)
+
+
+def _node_url(cluster_url: str, host: str, port: int) -> str:
+    """A single-node URL of ``host:port`` with the cluster URL's credentials and options."""
+    parts = urlsplit(cluster_url)
+    scheme = "rediss" if parts.scheme.lower().startswith("rediss") else "redis"
+    userinfo = parts.netloc.rpartition("@")[0]
+    where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    query = [(k, v) for k, v in parse_qsl(parts.query) if k not in _CLUSTER_ONLY_OPTIONS]
+    return urlunsplit(
+        (scheme, f"{userinfo}@{where}" if userinfo else where, "/0", urlencode(query), "")
+    )
+
+
+async def check_target(target: Target, *, prefix: str, allow_nonempty: bool, private: bool) -> int:
+    """Refuse a database the run could damage; returns its key count before the run.
+
+    On a cluster every primary is checked, and the count is theirs together.
+    """
+    redacted = target.redacted
+    size = 0
+    found: bytes | str | None = None
     with translate_errors(redacted, "INFO"):
-        info: dict[str, Any] = await client.info("server")
-        if str(info.get("redis_mode", "standalone")) == "cluster":
-            raise CLIError(f"{redacted} is a Redis Cluster node; loadtest needs a single server")
-        size: int = await client.dbsize()
-        if size and not (allow_nonempty or private):
-            raise CLIError(
-                f"the database at {redacted} holds {size:,} keys; loadtest writes only under "
-                f"'{prefix}:' and deletes what it wrote, but refuses a non-empty database "
-                f"unless --allow-nonempty"
-            )
-        found: bytes | str | None = None
-        cursor = 0
-        while True:
-            cursor, page = await client.scan(cursor, match=escape_glob(prefix) + ":*", count=1000)
-            if page or cursor == 0:
-                found = page[0] if page else None
-                break
+        for node in target.nodes:
+            info: dict[str, Any] = await node.client.info("server")
+            mode = str(info.get("redis_mode", "standalone"))
+            if mode == "cluster" and not target.cluster:
+                raise CLIError(
+                    f"{redacted} is a Redis Cluster node; use --url redis+cluster://{node.name}"
+                )
+            size += await node.client.dbsize()
+            cursor = 0
+            while found is None:
+                cursor, page = await node.client.scan(
+                    cursor, match=escape_glob(prefix) + ":*", count=1000
+                )
+                if page or cursor == 0:
+                    found = page[0] if page else None
+                    break
+    if size and not (allow_nonempty or private):
+        raise CLIError(
+            f"the database at {redacted} holds {size:,} keys; loadtest writes only under "
+            f"'{prefix}:' and deletes what it wrote, but refuses a non-empty database "
+            f"unless --allow-nonempty"
+        )
     if found is not None:
         raise CLIError(
             f"the database at {redacted} already holds keys under '{prefix}:' "
@@ -104,23 +248,38 @@ class Written:
         return deleted
 
 
-async def remove_leftovers(client: aioredis.Redis, prefix: str) -> int:
+async def remove_leftovers(target: Target, prefix: str) -> int:
     """Delete keys still under ``prefix:`` after the library's clears; how many there were.
 
     ``check_target`` proved nothing lived under the prefix before the run, so
     anything found here was written by the run (e.g. bookkeeping keys a
     ``clear()`` did not remove); it is reported as a defect, then removed.
+    On a cluster each primary is walked, and keys are unlinked one by one
+    (a multi-key UNLINK must stay in one hash slot).
     """
     leftovers = 0
-    batch: list[bytes] = []
-    async for key in client.scan_iter(match=escape_glob(prefix) + ":*", count=1000):
-        batch.append(key)
-        if len(batch) >= 1000:
-            leftovers += await client.unlink(*batch)
-            batch.clear()
-    if batch:
-        leftovers += await client.unlink(*batch)
+    for node in target.nodes:
+        client = node.client
+        batch: list[bytes] = []
+        async for key in client.scan_iter(match=escape_glob(prefix) + ":*", count=1000):
+            batch.append(key)
+            if len(batch) >= 1000:
+                leftovers += await _unlink(client, batch, one_by_one=target.cluster)
+                batch.clear()
+        if batch:
+            leftovers += await _unlink(client, batch, one_by_one=target.cluster)
     return leftovers
+
+
+async def _unlink(client: aioredis.Redis, keys: list[bytes], *, one_by_one: bool) -> int:
+    if not one_by_one:
+        deleted: int = await client.unlink(*keys)
+        return deleted
+    async with client.pipeline(transaction=False) as pipe:
+        for key in keys:
+            pipe.unlink(key)
+        replies: list[int] = await pipe.execute()
+    return sum(replies)
 
 
 def _cpu_model() -> str | None:
@@ -150,17 +309,29 @@ def _version(package: str) -> str | None:
         return None
 
 
-async def describe_environment(
-    client: aioredis.Redis, *, url: str, private_binary: str | None
-) -> dict[str, Any]:
+async def describe_environment(target: Target, *, private_binary: str | None) -> dict[str, Any]:
     """Redis version and machine facts for the JSON report."""
-    info: dict[str, Any] = await client.info("server")
-    return {
+    url = target.url
+    info: dict[str, Any] = await target.nodes[0].client.info("server")
+    server = "private redis-server" if private_binary else "given by --url"
+    cluster: dict[str, Any] | None = None
+    if target.cluster:
+        server = "private Redis Cluster" if private_binary else "Redis Cluster given by --url"
+        replicas = 0
+        for node in target.nodes:
+            replication: dict[str, Any] = await node.client.info("replication")
+            replicas += int(replication.get("connected_slaves", 0))
+        cluster = {
+            "primaries": len(target.nodes),
+            "replicas": replicas,
+            "nodes": [node.name for node in target.nodes],
+        }
+    environment: dict[str, Any] = {
         "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "redis_version": str(info.get("redis_version")),
         "redis_mode": str(info.get("redis_mode")),
         "redis_os": str(info.get("os")),
-        "server": "private redis-server" if private_binary else "given by --url",
+        "server": server,
         "server_binary": private_binary,
         "url": redact_url(url),
         "python": platform.python_version(),
@@ -174,3 +345,6 @@ async def describe_environment(
         "hiredis": _version("hiredis"),
         "argv": [redact_url(arg) if "://" in arg else arg for arg in sys.argv[1:]],
     }
+    if cluster is not None:
+        environment["cluster"] = cluster
+    return environment
