@@ -83,26 +83,25 @@ async def _open_memory(url: StoreURL, options: dict[str, Any]) -> Backend:
     return MemoryBackend(MemoryKeyspace.shared(name), url=url.redacted)
 
 
-async def _open_redis(url: StoreURL, options: dict[str, Any]) -> Backend:
-    options.setdefault("socket_connect_timeout", 5.0)
-    backend = RedisBackend.from_url(url.url, redacted_url=url.redacted, **options)
+async def _answering(backend: Backend) -> Backend:
+    """``backend`` once it has answered a PING; closed again if it does not."""
     try:
         await backend.ping()
     except BaseException:
         await backend.aclose()
         raise
     return backend
+
+
+async def _open_redis(url: StoreURL, options: dict[str, Any]) -> Backend:
+    options.setdefault("socket_connect_timeout", 5.0)
+    return await _answering(RedisBackend.from_url(url.url, redacted_url=url.redacted, **options))
 
 
 async def _open_redis_cluster(url: StoreURL, options: dict[str, Any]) -> Backend:
     options.setdefault("socket_connect_timeout", 5.0)
     backend = RedisClusterBackend.from_url(url.url, redacted_url=url.redacted, **options)
-    try:
-        await backend.ping()
-    except BaseException:
-        await backend.aclose()
-        raise
-    return backend
+    return await _answering(backend)
 
 
 #: URL scheme -> backend factory. A new backend is one module plus one line here.

@@ -63,7 +63,14 @@ from ..errors import (
 )
 from ..fanout import gather_limited
 from .keyindex import IndexKeys
-from .redis import KEY_ENCODING, RedisSubscription, SubscriberHub, decode_key, translate_errors
+from .redis import (
+    KEY_ENCODING,
+    RedisSubscription,
+    SingleKeyCommands,
+    SubscriberHub,
+    decode_key,
+    translate_errors,
+)
 from .redisindex import RedisKeyIndex
 
 __all__ = [
@@ -334,7 +341,7 @@ def translate_cluster_errors(url: str, command: str) -> Iterator[None]:
 # --------------------------------------------------------------------------- backend
 
 
-class RedisClusterBackend:
+class RedisClusterBackend(SingleKeyCommands):
     """A backend on a Redis Cluster (``redis+cluster://`` or ``rediss+cluster://``)."""
 
     def __init__(
@@ -403,6 +410,10 @@ class RedisClusterBackend:
         return self._client
 
     @property
+    def _key_client(self) -> RedisCluster:
+        return self._client
+
+    @property
     def subscription_count(self) -> int:
         return sum(hub.subscription_count for hub in self._hubs.values())
 
@@ -438,47 +449,6 @@ class RedisClusterBackend:
         with self._errors("PING"):
             await self._client.initialize()
             await self._client.ping()
-
-    async def get(self, key: str) -> bytes | None:
-        with self._errors("GET"):
-            value = await self._client.get(key)
-        return cast("bytes | None", value)
-
-    async def set(self, key: str, value: bytes, ttl_ms: int | None) -> None:
-        with self._errors("SET"):
-            await self._client.set(key, value, px=ttl_ms)
-
-    async def delete(self, key: str) -> bool:
-        with self._errors("UNLINK"):
-            return bool(await self._client.unlink(key))
-
-    async def exists(self, key: str) -> bool:
-        with self._errors("EXISTS"):
-            return bool(await self._client.exists(key))
-
-    async def set_ttl(self, key: str, ttl_ms: int) -> bool:
-        with self._errors("PEXPIRE"):
-            return bool(await self._client.pexpire(key, ttl_ms))
-
-    async def get_ttl(self, key: str) -> int | None:
-        with self._errors("PTTL"):
-            ttl: int = await self._client.pttl(key)
-        return ttl if ttl >= 0 else None
-
-    async def list_push(self, key: str, value: bytes) -> int:
-        with self._errors("RPUSH"):
-            length: int = await self._client.rpush(key, value)
-        return length
-
-    async def list_range(self, key: str, start: int, stop: int) -> list[bytes]:
-        with self._errors("LRANGE"):
-            items = await self._client.lrange(key, start, stop)
-        return cast("list[bytes]", items)
-
-    async def list_length(self, key: str) -> int:
-        with self._errors("LLEN"):
-            length: int = await self._client.llen(key)
-        return length
 
     # -- several keys: one command (or transaction) per slot ----------------
     async def get_many(self, keys: Sequence[str]) -> list[bytes | None]:

@@ -1,8 +1,8 @@
 """The Redis backend: redis-py's asyncio client (hiredis parser) on one server.
 
-Every command goes through :meth:`RedisBackend._command`, which translates
-redis-py's exceptions into :mod:`tenantkv.errors` with the URL's password
-removed. Pub/sub uses one dedicated subscriber connection per backend, shared
+Every command runs inside ``_errors(command)``, which refuses a closed backend
+and translates redis-py's exceptions into :mod:`tenantkv.errors` with the
+URL's password removed. Pub/sub uses one dedicated subscriber connection per backend, shared
 by all its subscriptions, read by one background task.
 """
 
@@ -16,6 +16,7 @@ from typing import Any, cast
 import redis.asyncio as aioredis
 from redis import exceptions as rexc
 from redis.asyncio.client import PubSub
+from redis.asyncio.cluster import RedisCluster
 
 from ..errors import (
     BackendError,
@@ -27,7 +28,14 @@ from ..errors import (
 from .keyindex import IndexKeys
 from .redisindex import RedisKeyIndex
 
-__all__ = ["RedisBackend", "RedisSubscription", "SubscriberHub", "decode_key", "translate_errors"]
+__all__ = [
+    "RedisBackend",
+    "RedisSubscription",
+    "SingleKeyCommands",
+    "SubscriberHub",
+    "decode_key",
+    "translate_errors",
+]
 
 KEY_ENCODING = ("utf-8", "surrogateescape")
 
@@ -212,7 +220,63 @@ class RedisSubscription:
         return item
 
 
-class RedisBackend:
+class SingleKeyCommands:
+    """The single-key commands, alike on one server and on a cluster (redis-py routes by key).
+
+    Both :class:`RedisBackend` and the cluster backend mix this in; they provide
+    ``_key_client`` and ``_errors`` (refuse a closed backend, translate exceptions).
+    """
+
+    @property
+    def _key_client(self) -> aioredis.Redis | RedisCluster:
+        raise NotImplementedError
+
+    def _errors(self, command: str) -> contextlib.AbstractContextManager[None]:
+        raise NotImplementedError
+
+    async def get(self, key: str) -> bytes | None:
+        with self._errors("GET"):
+            value = await self._key_client.get(key)
+        return cast("bytes | None", value)
+
+    async def set(self, key: str, value: bytes, ttl_ms: int | None) -> None:
+        with self._errors("SET"):
+            await self._key_client.set(key, value, px=ttl_ms)
+
+    async def delete(self, key: str) -> bool:
+        with self._errors("UNLINK"):
+            return bool(await self._key_client.unlink(key))
+
+    async def exists(self, key: str) -> bool:
+        with self._errors("EXISTS"):
+            return bool(await self._key_client.exists(key))
+
+    async def set_ttl(self, key: str, ttl_ms: int) -> bool:
+        with self._errors("PEXPIRE"):
+            return bool(await self._key_client.pexpire(key, ttl_ms))
+
+    async def get_ttl(self, key: str) -> int | None:
+        with self._errors("PTTL"):
+            ttl: int = await self._key_client.pttl(key)
+        return ttl if ttl >= 0 else None
+
+    async def list_push(self, key: str, value: bytes) -> int:
+        with self._errors("RPUSH"):
+            length: int = await self._key_client.rpush(key, value)
+        return length
+
+    async def list_range(self, key: str, start: int, stop: int) -> list[bytes]:
+        with self._errors("LRANGE"):
+            items = await self._key_client.lrange(key, start, stop)
+        return cast("list[bytes]", items)
+
+    async def list_length(self, key: str) -> int:
+        with self._errors("LLEN"):
+            length: int = await self._key_client.llen(key)
+        return length
+
+
+class RedisBackend(SingleKeyCommands):
     """A backend on one Redis server (``redis://`` or ``rediss://``)."""
 
     def __init__(self, client: aioredis.Redis, *, url: str) -> None:
@@ -245,6 +309,10 @@ class RedisBackend:
         return self._client
 
     @property
+    def _key_client(self) -> aioredis.Redis:
+        return self._client
+
+    @property
     def subscription_count(self) -> int:
         return self._hub.subscription_count
 
@@ -260,21 +328,12 @@ class RedisBackend:
         with self._errors("PING"):
             await self._client.ping()
 
-    async def get(self, key: str) -> bytes | None:
-        with self._errors("GET"):
-            value = await self._client.get(key)
-        return cast("bytes | None", value)
-
     async def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
         if not keys:
             return []
         with self._errors("MGET"):
             values = await self._client.mget(list(keys))
         return cast("list[bytes | None]", values)
-
-    async def set(self, key: str, value: bytes, ttl_ms: int | None) -> None:
-        with self._errors("SET"):
-            await self._client.set(key, value, px=ttl_ms)
 
     async def set_many(self, items: Sequence[tuple[str, bytes]], ttl_ms: int | None) -> None:
         if not items:
@@ -284,38 +343,6 @@ class RedisBackend:
                 for key, value in items:
                     pipe.set(key, value, px=ttl_ms)
                 await pipe.execute()
-
-    async def delete(self, key: str) -> bool:
-        with self._errors("UNLINK"):
-            return bool(await self._client.unlink(key))
-
-    async def exists(self, key: str) -> bool:
-        with self._errors("EXISTS"):
-            return bool(await self._client.exists(key))
-
-    async def set_ttl(self, key: str, ttl_ms: int) -> bool:
-        with self._errors("PEXPIRE"):
-            return bool(await self._client.pexpire(key, ttl_ms))
-
-    async def get_ttl(self, key: str) -> int | None:
-        with self._errors("PTTL"):
-            ttl: int = await self._client.pttl(key)
-        return ttl if ttl >= 0 else None
-
-    async def list_push(self, key: str, value: bytes) -> int:
-        with self._errors("RPUSH"):
-            length: int = await self._client.rpush(key, value)
-        return length
-
-    async def list_range(self, key: str, start: int, stop: int) -> list[bytes]:
-        with self._errors("LRANGE"):
-            items = await self._client.lrange(key, start, stop)
-        return cast("list[bytes]", items)
-
-    async def list_length(self, key: str) -> int:
-        with self._errors("LLEN"):
-            length: int = await self._client.llen(key)
-        return length
 
     async def publish(self, channel: str, data: bytes) -> int:
         with self._errors("PUBLISH"):
