@@ -17,10 +17,11 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from ..enumeration.index import IndexReport
 from ..store import TenantStore
 from . import ops
 from .errors import EXIT_FAILED, EXIT_WRONG_RESULT, CLIError, print_error, reported_errors
-from .loadtest.config import LISTING_STRATEGIES, LoadtestConfig, index_available
+from .loadtest.config import LISTING_STRATEGIES, LoadtestConfig
 
 __all__ = ["app", "main"]
 
@@ -126,7 +127,7 @@ def clear_command(
         typer.echo(f"deleted {deleted} keys")
 
 
-def _print_report(report: object) -> None:
+def _print_report(report: IndexReport) -> None:
     """Print an index report field by field; key lists one key per line."""
     for name, value in ops.describe(report).items():
         if isinstance(value, list):
@@ -137,46 +138,38 @@ def _print_report(report: object) -> None:
             typer.echo(f"{name}: {value}")
 
 
-def _drift(report: object) -> int:
-    """How many inconsistencies an index report counts (0 when it is clean)."""
-    drift = getattr(report, "drift", 0)
-    return drift if isinstance(drift, int) else 0
+@app.command("reindex")
+def reindex_command(
+    url: UrlOption,
+    tenant: TenantOption,
+    count: CountOption = None,
+    prefix: PrefixOption = None,
+) -> None:
+    """Rebuild the tenant's index from a SCAN of its keys, never blocking the server."""
+    with reported_errors():
+        target = _target(url, tenant, prefix, index=True)
+        report = asyncio.run(ops.reindex(target, count))
+        _print_report(report)
+        typer.echo(f"repaired {report.drift} inconsistencies")
 
 
-if index_available():
-
-    @app.command("reindex")
-    def reindex_command(
-        url: UrlOption,
-        tenant: TenantOption,
-        count: CountOption = None,
-        prefix: PrefixOption = None,
-    ) -> None:
-        """Rebuild the tenant's index from a SCAN of its keys, never blocking the server."""
-        with reported_errors():
-            target = _target(url, tenant, prefix, index=True)
-            report = asyncio.run(ops.run_index_command(target, "reindex", count))
-            _print_report(report)
-            typer.echo(f"repaired {_drift(report)} inconsistencies")
-
-    @app.command("verify-index")
-    def verify_index_command(
-        url: UrlOption,
-        tenant: TenantOption,
-        count: CountOption = None,
-        prefix: PrefixOption = None,
-    ) -> None:
-        """Compare the tenant's index with its keys; exit status 1 when they drifted apart."""
-        with reported_errors():
-            target = _target(url, tenant, prefix, index=True)
-            report = asyncio.run(ops.run_index_command(target, "verify_index", count))
-            _print_report(report)
-            drift = _drift(report)
-            if drift:
-                raise CLIError(
-                    f"index and keys have drifted apart ({drift} inconsistencies); "
-                    "run tenantkv reindex"
-                )
+@app.command("verify-index")
+def verify_index_command(
+    url: UrlOption,
+    tenant: TenantOption,
+    count: CountOption = None,
+    prefix: PrefixOption = None,
+) -> None:
+    """Compare the tenant's index with its keys; exit status 1 when they drifted apart."""
+    with reported_errors():
+        target = _target(url, tenant, prefix, index=True)
+        report = asyncio.run(ops.verify_index(target, count))
+        _print_report(report)
+        if report.drift:
+            raise CLIError(
+                f"index and keys have drifted apart ({report.drift} inconsistencies); "
+                "run tenantkv reindex"
+            )
 
 
 @app.command("loadtest")

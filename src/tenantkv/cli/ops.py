@@ -10,9 +10,9 @@ import dataclasses
 from collections.abc import Callable
 from typing import Any, TextIO
 
+from ..enumeration.index import IndexReport
 from ..opening import open_store
 from ..store import TenantStore
-from .errors import EXIT_BAD_INPUT, CLIError
 
 __all__ = ["StoreTarget", "clear_tenant", "count_keys", "describe", "stream_keys", "tenant_stats"]
 
@@ -79,10 +79,13 @@ async def clear_tenant(
         return await store.clear(count=count)
 
 
-async def run_index_command(target: StoreTarget, name: str, count: int | None) -> Any:
-    """Call ``reindex`` or ``verify_index`` on an index-enabled store; its report."""
+async def reindex(target: StoreTarget, count: int | None) -> IndexReport:
+    """Repair the tenant's index (the store must be opened with the index); the report."""
     async with await target.open() as store:
-        method = getattr(store, name, None)
-        if method is None:
-            raise CLIError(f"this tenantkv has no {name}()", exit_code=EXIT_BAD_INPUT)
-        return await method(count=count)
+        return await store.reindex(count=count)
+
+
+async def verify_index(target: StoreTarget, count: int | None) -> IndexReport:
+    """Compare the tenant's index with its keys, repairing nothing; the report."""
+    async with await target.open() as store:
+        return await store.verify_index(count=count)

@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-from ...errors import InvalidInputError, InvalidURLError, InvalidValueError
+from ...errors import InvalidInputError, InvalidValueError
 from ...namespace import validate_prefix, validate_shards
-from ...opening import open_store, parse_url
-from ...store import TenantStore
+from ...opening import parse_url
 from ..errors import EXIT_BAD_INPUT, CLIError
 
 __all__ = [
     "LISTING_STRATEGIES",
     "LoadtestConfig",
-    "index_available",
     "parse_positive_ints",
     "parse_strategies",
 ]
@@ -40,27 +37,6 @@ CLUSTER_REPLICAS = 1
 _CLUSTER_SCHEMES = ("redis+cluster", "rediss+cluster")
 
 
-def index_available() -> bool:
-    """Whether this tenantkv has the per-tenant index (``open_store(..., index=True)``)."""
-    return hasattr(TenantStore, "reindex") and hasattr(TenantStore, "verify_index")
-
-
-def sharded_index_available(shards: int) -> bool:
-    """Whether the index works for a tenant of ``shards`` shards (asked of a memory store)."""
-    if shards == 1:
-        return True
-
-    async def try_open() -> None:
-        async with open_store("memory://", tenant="loadtest-probe", index=True, shards=shards):
-            pass
-
-    try:
-        asyncio.run(try_open())
-    except InvalidURLError:
-        return False
-    return True
-
-
 def bad_input(message: str) -> CLIError:
     return CLIError(message, exit_code=EXIT_BAD_INPUT)
 
@@ -80,19 +56,13 @@ def parse_positive_ints(text: str, option: str) -> tuple[int, ...]:
     return tuple(dict.fromkeys(values))
 
 
-def parse_strategies(
-    text: str | None, *, with_index: bool, why_no_index: str | None = None
-) -> tuple[str, ...]:
-    """The listing strategies to run, in canonical order.
+def parse_strategies(text: str | None) -> tuple[str, ...]:
+    """The listing strategies to run, in canonical order (``None``: all of them).
 
-    ``None`` means all of them, ``index`` only when the index exists; naming
-    ``index`` explicitly without it is an error, as is an unknown name.
-    ``why_no_index`` (e.g. a sharded tenant) drops ``index`` the same way.
+    An unknown name, or none at all, is an error.
     """
     if text is None:
-        return tuple(
-            s for s in LISTING_STRATEGIES if s != "index" or (with_index and why_no_index is None)
-        )
+        return LISTING_STRATEGIES
     wanted = [part.strip() for part in text.split(",") if part.strip()]
     if not wanted:
         raise bad_input("--strategies: give at least one of " + ", ".join(LISTING_STRATEGIES))
@@ -102,10 +72,6 @@ def parse_strategies(
                 f"--strategies: unknown strategy {name!r}; "
                 f"choose from {', '.join(LISTING_STRATEGIES)}"
             )
-    if "index" in wanted and not with_index:
-        raise bad_input("--strategies: this tenantkv has no index (open_store(..., index=True))")
-    if "index" in wanted and why_no_index is not None:
-        raise bad_input(f"--strategies: index {why_no_index}")
     return tuple(s for s in LISTING_STRATEGIES if s in wanted)
 
 
@@ -142,7 +108,6 @@ class LoadtestConfig:
     json_path: Path | None = None
     chart_path: Path | None = None
     quick: bool = False
-    with_index: bool = field(default=False)
     #: The target is a Redis Cluster (``--cluster``, or a ``redis+cluster://`` URL).
     cluster: bool = False
     #: Also run everything on a private standalone server, on the same data.
@@ -205,18 +170,12 @@ class LoadtestConfig:
             validate_shards(shards)
         except InvalidValueError as exc:
             raise bad_input(f"--shards: {exc}") from None
-        with_index = index_available()
-        why_no_index = None
-        if with_index and not sharded_index_available(shards):
-            why_no_index = "needs --shards 1 (this tenantkv has no per-shard index)"
         return cls(
             url=url,
             sizes=tuple(sorted(sizes)),
             noise=noise,
             counts=parse_positive_ints(counts, "--count") if counts else DEFAULT_COUNTS,
-            strategies=parse_strategies(
-                strategies, with_index=with_index, why_no_index=why_no_index
-            ),
+            strategies=parse_strategies(strategies),
             clear=clear,
             repeat=repeat,
             probe_interval_ms=probe_interval_ms,
@@ -227,7 +186,6 @@ class LoadtestConfig:
             json_path=check_output_path(json_path, "--json"),
             chart_path=check_output_path(chart_path, "--chart", ".png"),
             quick=quick,
-            with_index=with_index and why_no_index is None,
             cluster=cluster,
             compare_standalone=compare_standalone,
             shards=shards,

@@ -130,7 +130,6 @@ async def _main(
         nodes = f" ({len(target.nodes)} primaries)" if target.cluster else ""
         status.print(f"target: {redact_url(url)}{nodes}, {keys_before:,} keys before the run")
         environment = await describe_environment(target, private_binary=private_binary)
-        environment["index_available"] = config.with_index
         environment["load_average_before"] = list(os.getloadavg())
         result = LoadtestResult(environment, _config_json(config))
         progress = Progress(
