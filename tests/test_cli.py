@@ -21,6 +21,8 @@ import tenantkv
 from tenantkv.cli.app import app
 from tenantkv.localredis import RedisServer, free_port
 
+from .cli_checks import assert_one_line_error
+
 pytestmark = pytest.mark.redis
 
 TENANT = "shop-1"
@@ -51,15 +53,6 @@ def seeded(server: RedisServer) -> dict[str, str]:
 
 def invoke(*args: str, input: str | None = None) -> Result:
     return CliRunner().invoke(app, list(args), input=input)
-
-
-def assert_one_line_error(result: Result) -> None:
-    assert result.exit_code != 0, result.output
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("error: "), result.stderr
-    assert "Traceback" not in result.output
-    assert PASSWORD not in result.output
 
 
 def snapshot(server: RedisServer) -> tuple[int, set[str]]:
@@ -159,14 +152,14 @@ def closed_port_url() -> str:
 def test_loadtest_bad_input(server: RedisServer, args: list[str]) -> None:
     before = snapshot(server)
     result = invoke(*args, "--url", server.url)
-    assert_one_line_error(result)
+    assert_one_line_error(result, secret=PASSWORD)
     assert result.exit_code == 2
     assert snapshot(server) == before
 
 
 def test_loadtest_unreachable_url_hides_the_password() -> None:
     result = invoke("loadtest", "--quick", "--url", closed_port_url())
-    assert_one_line_error(result)
+    assert_one_line_error(result, secret=PASSWORD)
     assert "***" in result.stderr
 
 
@@ -174,7 +167,7 @@ def test_loadtest_unreachable_url_hides_the_password() -> None:
 def test_ops_unreachable_url(command: str) -> None:
     extra = ["--yes"] if command == "clear" else []
     result = invoke(command, "--url", closed_port_url(), "-t", TENANT, *extra)
-    assert_one_line_error(result)
+    assert_one_line_error(result, secret=PASSWORD)
 
 
 @pytest.mark.parametrize(
@@ -187,13 +180,13 @@ def test_ops_unreachable_url(command: str) -> None:
 )
 def test_ops_bad_input(seeded: dict[str, str], args: list[str], status: int) -> None:
     result = invoke("keys", "--url", seeded["url"], *args)
-    assert_one_line_error(result)
+    assert_one_line_error(result, secret=PASSWORD)
     assert result.exit_code == status
 
 
 def test_ops_unknown_scheme() -> None:
     result = invoke("count", "--url", "mongodb://localhost/0", "-t", TENANT)
-    assert_one_line_error(result)
+    assert_one_line_error(result, secret=PASSWORD)
 
 
 def test_console_script_has_no_traceback_even_for_usage_errors(server: RedisServer) -> None:
@@ -215,7 +208,7 @@ def test_console_script_has_no_traceback_even_for_usage_errors(server: RedisServ
 def test_loadtest_refuses_a_nonempty_database(server: RedisServer, seeded: dict[str, str]) -> None:
     before = snapshot(server)
     result = invoke("loadtest", "--quick", "--url", server.url)
-    assert_one_line_error(result)
+    assert_one_line_error(result, secret=PASSWORD)
     assert "--allow-nonempty" in result.stderr
     assert snapshot(server) == before
 
@@ -225,10 +218,10 @@ def test_loadtest_refuses_its_prefix_in_use(server: RedisServer, seeded: dict[st
     result = invoke(
         "loadtest", "--quick", "--url", server.url, "--allow-nonempty", "--prefix", "tkv"
     )
-    assert_one_line_error(result)
+    assert_one_line_error(result, secret=PASSWORD)
     assert snapshot(server) == before
 
 
 def test_paths_are_checked_before_the_server_is_touched(tmp_path: Path) -> None:
     result = invoke("loadtest", "--chart", str(tmp_path / "chart.svg"))
-    assert_one_line_error(result)
+    assert_one_line_error(result, secret=PASSWORD)

@@ -13,11 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner, Result
+from typer.testing import CliRunner
 
 from tenantkv.cli.app import app
 from tenantkv.cli.loadtest.dataset import DistinctCounter, index_of, key_of
 from tenantkv.localredis import RedisCluster, RedisServer, free_port
+
+from .cli_checks import assert_one_line_error
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -220,15 +222,6 @@ def test_loadtest_on_a_cluster_url_with_a_sharded_tenant(
     assert state() == before
 
 
-def assert_one_line_error(result: Result) -> None:
-    assert result.exit_code != 0, result.output
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("error: "), result.stderr
-    assert "Traceback" not in result.output
-    assert "secret" not in result.output
-
-
 @pytest.mark.parametrize(
     "args",
     [
@@ -245,4 +238,4 @@ def assert_one_line_error(result: Result) -> None:
 )
 def test_loadtest_bad_cluster_input(args: list[str]) -> None:
     result = CliRunner().invoke(app, ["loadtest", "--quick", *args])
-    assert_one_line_error(result)
+    assert_one_line_error(result, secret="secret")
