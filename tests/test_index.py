@@ -366,6 +366,61 @@ async def test_expired_keys_are_not_listed_without_active_expiry(
         await assert_clean(store)
 
 
+@pytest.mark.redis
+async def test_ttl_writes_keep_an_unlisted_index_bounded(
+    debug_server: RedisServer, debug_client: redis.Redis
+) -> None:
+    """A tenant that is only written, never listed, does not hoard entries of expired keys.
+
+    Single-key writes prune on a sample of calls (an eighth of them, 16 entries each);
+    600 writes carry out about 75 such prunes, room for 1,200 entries, so the 300 dead
+    entries are gone with a wide margin (fewer than 19 prunes among 600 writes at p = 1/8
+    is about 7 standard deviations away).
+    """
+    debug(debug_client, "SET-ACTIVE-EXPIRE", "0")
+    async with tenantkv.open_store(debug_server.url, tenant=new_tenant(), index=True) as store:
+        await store.set_many({f"dead{i}": i for i in range(300)}, ttl_ms=20)
+        await asyncio.sleep(0.05)
+        assert await index_sizes(store) == (300, 300)
+        for i in range(300):
+            await store.set(f"live{i}", i, ttl_ms=60_000)
+        for i in range(300):
+            await store.set_ttl(f"live{i}", 120_000)
+        assert await index_sizes(store) == (300, 300)
+        assert await store.count_keys() == 300
+        await assert_clean(store)
+
+
+@pytest.mark.redis
+async def test_writes_survive_a_server_that_lost_the_scripts(
+    debug_server: RedisServer, debug_client: redis.Redis
+) -> None:
+    """After SCRIPT FLUSH (as after a restart or a failover), each write loads its script again."""
+    async with tenantkv.open_store(debug_server.url, tenant=new_tenant(), index=True) as store:
+        await store.set("before", 1)
+        debug_client.script_flush()
+        await store.set("a", 1, ttl_ms=60_000)
+        await store.set_many({"b": 2, "c": 3})
+        assert await store.list_push("l", 1) == 1
+        assert await store.delete("before")
+        assert sorted(await store.keys()) == ["a", "b", "c", "l"]
+        assert await store.count_keys() == 4
+
+        # The pipeline path (batching callers, the benchmark) loads it before executing.
+        debug_client.script_flush()
+        backend = store.backend
+        assert isinstance(backend, RedisBackend)
+        ns = store.namespace
+        index = backend.key_index(shard_index_keys(ns)[0])
+        async with backend.client.pipeline(transaction=False) as pipe:
+            index.queue_set(pipe, ns.key("p1"), b"1", None)
+            index.queue_set(pipe, ns.key("p2"), b"2", 60_000)
+            await pipe.execute()
+        assert await store.get("p2") == 2
+        assert sorted(await store.keys("p*")) == ["p1", "p2"]
+        await assert_clean(store)
+
+
 # -- cost ------------------------------------------------------------------------------------
 
 

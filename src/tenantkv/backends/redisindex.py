@@ -2,7 +2,7 @@
 
 Each write of an indexed store is one ``EVALSHA`` of a script from
 ``tenantkv/lua/`` that does the write and updates the index in the same
-atomic step (redis-py loads a script again after ``NOSCRIPT``). Every read or
+atomic step (a script the server lost is loaded again on ``NOSCRIPT``). Every read or
 repair is one script over at most ``count`` entries. Every key a script
 touches is passed in ``KEYS`` and carries the tenant's (or the tenant shard's)
 hash tag, so the same
@@ -26,6 +26,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.asyncio.client import Pipeline
 from redis.asyncio.cluster import RedisCluster
+from redis.exceptions import NoScriptError
 
 from ..errors import BackendError
 from .keyindex import IndexChunk, IndexKeys, IndexStatus, prefix_successor
@@ -92,10 +93,17 @@ class RedisKeyIndex:
     async def _run(
         self, script: str, command: str, data_keys: Sequence[str], args: Sequence[Any]
     ) -> Any:
+        code = self._scripts[script]
+        keys_and_args = (self._keys.index, self._keys.expiry, *data_keys, *args)
         with self._errors(command):
-            return await self._scripts[script](
-                keys=[self._keys.index, self._keys.expiry, *data_keys], args=args
-            )
+            # EVALSHA directly: the same command the Script object sends, without its
+            # per-call overhead on this hot path.
+            try:
+                return await self._client.evalsha(code.sha, 2 + len(data_keys), *keys_and_args)
+            except NoScriptError:
+                # The server lost the script (restart, failover, SCRIPT FLUSH): load it again.
+                await self._client.script_load(code.script)
+                return await self._client.evalsha(code.sha, 2 + len(data_keys), *keys_and_args)
 
     async def prepare(self) -> None:
         with self._errors("INFO"):
@@ -121,12 +129,25 @@ class RedisKeyIndex:
     async def set(self, key: str, value: bytes, ttl_ms: int | None) -> None:
         await self._run("set", "SET", [key], [self._keys.member(key), value, _ttl_arg(ttl_ms)])
 
-    async def queue_set(self, pipe: Pipeline, key: str, value: bytes, ttl_ms: int | None) -> None:
-        """Queue the indexed ``set`` on a redis-py pipeline (for batching callers, benchmarks)."""
-        await self._scripts["set"](
-            keys=[self._keys.index, self._keys.expiry, key],
-            args=[self._keys.member(key), value, _ttl_arg(ttl_ms)],
-            client=pipe,
+    def queue_set(self, pipe: Pipeline, key: str, value: bytes, ttl_ms: int | None) -> None:
+        """Queue the indexed ``set`` on a redis-py pipeline (for batching callers, benchmarks).
+
+        One ``EVALSHA`` queued as directly as ``pipe.set`` queues a ``SET``; the
+        script is registered with the pipeline, which loads it before executing
+        if the server lacks it.
+        """
+        script = self._scripts["set"]
+        # redis-py annotates the pipeline's set with the sync Script class; it holds async ones.
+        pipe.scripts.add(script)  # type: ignore[arg-type]
+        pipe.evalsha(
+            script.sha,
+            3,
+            self._keys.index,
+            self._keys.expiry,
+            key,
+            self._keys.member(key),
+            value,
+            _ttl_arg(ttl_ms),
         )
 
     async def set_many(self, items: Sequence[tuple[str, bytes]], ttl_ms: int | None) -> None:

@@ -6,10 +6,10 @@ if ttl == '' then
   redis.call('ZADD', idx, 0, member)
   redis.call('ZREM', exp, member)
 else
-  local now = now_ms()
+  local now, micros = clock()
   local at = now + tonumber(ttl)
   redis.call('SET', key, ARGV[2], 'PXAT', at)
   redis.call('ZADD', idx, 0, member)
   redis.call('ZADD', exp, at, member)
-  prune(PRUNE_PER_WRITE, now)
+  sampled_prune(micros, now)
 end
