@@ -23,6 +23,7 @@ import json
 import statistics
 import time
 from collections.abc import Awaitable, Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -65,71 +66,83 @@ async def key_index(store: tenantkv.TenantStore) -> RedisKeyIndex:
 
 
 # -- writes ------------------------------------------------------------------------------------
+#
+# Each variant writes blocks of BATCH keys, alternately without and with the index (ABBA order,
+# so a drift of the machine's speed hits both sides alike), on one pair of stores opened for the
+# variant. Every block writes new keys, as new transactions do. The figures are µs per write:
+# the median over the blocks of each side, and the ratio of those medians.
 
 
-async def sequential(store: tenantkv.TenantStore, n: int, ttl_ms: int | None) -> float:
-    async def run() -> None:
-        for i in range(n):
-            await store.set(f"seq:{i}", VALUE, ttl_ms=ttl_ms)
+class Side:
+    """One side of a write comparison: a store, and its key index if it has one."""
 
-    return await timed(run) / n * 1e6
+    def __init__(self, store: tenantkv.TenantStore, index: RedisKeyIndex | None) -> None:
+        self.store = store
+        self.index = index
 
 
-async def pipelined(
-    store: tenantkv.TenantStore, n: int, ttl_ms: int | None, *, indexed: bool
-) -> float:
-    backend = redis_backend(store)
-    index = await key_index(store) if indexed else None
+Block = Callable[[Side, str, int | None], Awaitable[None]]
+
+
+async def sequential(side: Side, block: str, ttl_ms: int | None) -> None:
+    store = side.store
+    for i in range(BATCH):
+        await store.set(f"{block}:{i}", VALUE, ttl_ms=ttl_ms)
+
+
+async def pipelined(side: Side, block: str, ttl_ms: int | None) -> None:
+    """One raw redis-py pipeline of BATCH single writes: ``SET`` or the index's ``EVALSHA``."""
+    index = side.index
     payload = json.dumps(VALUE).encode()
-    key = store.namespace.key
-
-    async def run() -> None:
-        for start in range(0, n, BATCH):
-            async with backend.client.pipeline(transaction=False) as pipe:
-                for i in range(start, min(start + BATCH, n)):
-                    if index is None:
-                        pipe.set(key(f"pipe:{i}"), payload, px=ttl_ms)
-                    else:
-                        await index.queue_set(pipe, key(f"pipe:{i}"), payload, ttl_ms)
-                await pipe.execute()
-
-    return await timed(run) / n * 1e6
+    key = side.store.namespace.key
+    async with redis_backend(side.store).client.pipeline(transaction=False) as pipe:
+        for i in range(BATCH):
+            if index is None:
+                pipe.set(key(f"{block}:{i}"), payload, px=ttl_ms)
+            else:
+                index.queue_set(pipe, key(f"{block}:{i}"), payload, ttl_ms)
+        await pipe.execute()
 
 
-async def batched(store: tenantkv.TenantStore, n: int, ttl_ms: int | None) -> float:
-    async def run() -> None:
-        for start in range(0, n, BATCH):
-            items = {f"many:{i}": VALUE for i in range(start, min(start + BATCH, n))}
-            await store.set_many(items, ttl_ms=ttl_ms)
-
-    return await timed(run) / n * 1e6
+async def batched(side: Side, block: str, ttl_ms: int | None) -> None:
+    await side.store.set_many({f"{block}:{i}": VALUE for i in range(BATCH)}, ttl_ms=ttl_ms)
 
 
-async def bench_writes(url: str, n: int, repeats: int) -> list[dict[str, Any]]:
+async def bench_writes(url: str, n: int) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
-    modes: list[tuple[str, Callable[[tenantkv.TenantStore, int, int | None, bool], Any]]] = [
-        ("sequential store.set", lambda s, n, ttl, _ix: sequential(s, n, ttl)),
-        ("pipelined, 1000/pipeline", lambda s, n, ttl, ix: pipelined(s, n, ttl, indexed=ix)),
-        ("set_many, 1000/call", lambda s, n, ttl, _ix: batched(s, n, ttl)),
+    modes: list[tuple[str, Block]] = [
+        ("sequential store.set", sequential),
+        ("pipelined, 1000/pipeline", pipelined),
+        ("set_many, 1000/call", batched),
     ]
-    for mode, run in modes:
+    rounds = max(1, n // (2 * BATCH))
+    for mode, write_block in modes:
         for ttl in (None, 600_000):
             samples: dict[bool, list[float]] = {False: [], True: []}
-            for repeat in range(repeats):
-                for indexed in (False, True):
-                    tenant = f"w{repeat}{int(indexed)}-{time.monotonic_ns()}"
-                    async with tenantkv.open_store(url, tenant=tenant, index=indexed) as store:
-                        samples[indexed].append(await run(store, n, ttl, indexed))
-                        await store.clear()
-            plain = statistics.median(samples[False])
-            index = statistics.median(samples[True])
+            tenant = f"w-{time.monotonic_ns()}"
+            async with (
+                tenantkv.open_store(url, tenant=f"{tenant}-plain") as plain,
+                tenantkv.open_store(url, tenant=f"{tenant}-index", index=True) as indexed,
+            ):
+                sides = {False: Side(plain, None), True: Side(indexed, await key_index(indexed))}
+                for block in range(rounds):
+                    order = (False, True, True, False) if block % 2 else (True, False, False, True)
+                    for position, side in enumerate(order):
+                        name = f"b{block}-{position}"
+                        seconds = await timed(partial(write_block, sides[side], name, ttl))
+                        samples[side].append(seconds / BATCH * 1e6)
+                await plain.clear()
+                await indexed.clear()
+            plain_us = statistics.median(samples[False])
+            index_us = statistics.median(samples[True])
             rows.append(
                 {
                     "mode": mode,
                     "ttl": ttl is not None,
-                    "plain_us_per_op": round(plain, 2),
-                    "index_us_per_op": round(index, 2),
-                    "ratio": round(index / plain, 3),
+                    "blocks": len(samples[True]),
+                    "plain_us_per_op": round(plain_us, 2),
+                    "index_us_per_op": round(index_us, 2),
+                    "ratio": round(index_us / plain_us, 3),
                 }
             )
             print(rows[-1], flush=True)
@@ -210,8 +223,9 @@ async def bench_memory(url: str, client: redis.Redis) -> list[dict[str, Any]]:
 
 def markdown(results: dict[str, Any]) -> str:
     lines = [
-        f"Redis {results['redis_version']}, {results['writes']} writes per variant, "
-        f"medians of {results['repeats']} runs.",
+        f"Redis {results['redis_version']}; writes: {results['writes']} per variant and side, "
+        f"in blocks of {BATCH}, medians of the blocks; listing: medians of "
+        f"{results['repeats']} runs.",
         "",
         "| write | TTL | plain µs/op | indexed µs/op | ratio |",
         "|---|---|---|---|---|",
@@ -254,7 +268,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             "writes": args.writes,
             "repeats": args.repeats,
         }
-        results["writes_rows"] = await bench_writes(server.url, args.writes, args.repeats)
+        results["writes_rows"] = await bench_writes(server.url, args.writes)
         results["memory_rows"] = await bench_memory(server.url, client)
         results["listing_rows"] = await bench_listing(server, client, sizes, args.repeats)
     return results
@@ -263,8 +277,10 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", type=Path, help="write the results here as JSON")
-    parser.add_argument("--writes", type=int, default=10_000, help="writes per variant")
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument(
+        "--writes", type=int, default=40_000, help="writes per variant, with and without the index"
+    )
+    parser.add_argument("--repeats", type=int, default=5, help="runs of each listing")
     parser.add_argument("--sizes", default="10000,100000,1000000", help="keyspace sizes")
     parser.add_argument("--redis-server", default=None, help="redis-server binary")
     args = parser.parse_args()
