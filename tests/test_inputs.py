@@ -10,6 +10,7 @@ import pytest
 import tenantkv
 from tenantkv import TenantStore
 from tenantkv.localredis import free_port
+from tenantkv.opening import parse_url
 
 from .conftest import new_tenant
 
@@ -192,3 +193,19 @@ def test_redact_url() -> None:
     assert tenantkv.redact_url("redis://:pw@h:1/0") == "redis://:***@h:1/0"
     assert tenantkv.redact_url("rediss://u:pw@h/0?x=1") == "rediss://u:***@h/0?x=1"
     assert tenantkv.redact_url("redis://h:1") == "redis://h:1"
+
+
+def test_parse_url_splits_store_options_from_backend_options() -> None:
+    parsed = parse_url("REDIS://:pw@h:1/0?index=1&socket_timeout=2&prefix=app&shards=4&count=50")
+    assert parsed.scheme == "redis"
+    assert parsed.store_options == {"index": "1", "prefix": "app", "shards": "4", "count": "50"}
+    assert parsed.backend_query == {"socket_timeout": "2"}
+    assert parsed.url == "redis://:pw@h:1/0?socket_timeout=2"
+    assert parsed.redacted == "redis://:***@h:1/0?socket_timeout=2"
+
+
+def test_parse_url_errors_hide_the_password() -> None:
+    with pytest.raises(tenantkv.InvalidURLError) as info:
+        parse_url("mongodb://u:s3cretpw@h/0")
+    assert "s3cretpw" not in str(info.value)
+    assert "redis+cluster://" in str(info.value)  # names the schemes it knows

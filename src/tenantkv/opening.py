@@ -40,7 +40,7 @@ from .errors import InvalidURLError, InvalidValueError
 from .namespace import DEFAULT_PREFIX, Namespace, validate_shards, validate_tenant
 from .store import DEFAULT_COUNT, TenantStore, check_count
 
-__all__ = ["SCHEMES", "open_store", "redact_url"]
+__all__ = ["SCHEMES", "StoreURL", "open_store", "parse_url", "redact_url"]
 
 DEFAULT_URL = "memory://"
 
@@ -63,11 +63,15 @@ def redact_url(url: str) -> str:
 class StoreURL:
     """A parsed store URL: the backend part and the options found in its query."""
 
+    #: Lower-cased scheme, one of :data:`SCHEMES`.
     scheme: str
     #: The URL without tenantkv's own options (what the backend receives).
     url: str
+    #: ``url`` with any password replaced, safe for messages and logs.
     redacted: str
+    #: tenantkv's own options found in the query (``prefix``, ``count``, ``index``, ``shards``).
     store_options: dict[str, str]
+    #: Every other query parameter (the backend's).
     backend_query: dict[str, str]
 
 
@@ -117,6 +121,12 @@ _STORE_OPTIONS = ("prefix", "count", "index", "shards")
 
 
 def parse_url(url: object) -> StoreURL:
+    """Split a store URL into its backend part and tenantkv's options, without connecting.
+
+    Raises :class:`~tenantkv.errors.InvalidURLError` (password redacted) for a
+    non-string, an unparsable URL, a bad port or an unknown scheme. Option
+    values are checked later, by :func:`open_store`.
+    """
     if not isinstance(url, str):
         raise InvalidURLError(f"store URL must be a str, not {type(url).__name__}")
     redacted = redact_url(url)
