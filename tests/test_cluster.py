@@ -628,3 +628,18 @@ async def test_enumeration_during_an_unfinished_migration_raises(
 def test_every_slot_is_covered_by_the_session_cluster(redis_cluster: RedisCluster) -> None:
     covered = sum(hi - lo + 1 for _, _, _, ranges in nodes_view(redis_cluster) for lo, hi in ranges)
     assert covered == CLUSTER_SLOTS
+
+
+async def test_indexed_writes_reload_scripts_the_nodes_lost(redis_cluster: RedisCluster) -> None:
+    """A primary without the index scripts (new after a failover, restarted, flushed) gets them."""
+    async with tenantkv.open_store(
+        redis_cluster.url, tenant=new_tenant(), index=True, shards=4
+    ) as store:
+        await store.set("before", 0)
+        for node in redis_cluster.nodes:
+            with node.client() as client:
+                client.script_flush()
+        await store.set_many({f"k{i}": i for i in range(20)}, ttl_ms=60_000)
+        await store.set("one", 1)
+        assert await store.count_keys() == 22
+        assert (await store.verify_index()).clean

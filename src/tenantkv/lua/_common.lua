@@ -67,13 +67,12 @@ local function prune(limit, now)
   return #dead
 end
 
--- Writes that add expiry entries also prune expired ones, at twice the rate entries are added,
--- so a tenant that is written but never listed keeps a bounded index. A batch write prunes
--- 2 per key it writes. A single-key write prunes 2 * PRUNE_EVERY entries, but only when the
--- server clock's microseconds are a multiple of PRUNE_EVERY: the same rate on average (the
--- microseconds of successive writes are as good as random), at an eighth of the calls. The
--- look-up of expired entries is then the only cost of a TTL write that is not a write itself
--- (the way Redis's own active expiry samples instead of scanning).
+-- Writes that add expiry entries also prune expired ones, at twice the rate they add entries,
+-- so a tenant that is written but never listed keeps a bounded index. A batch write prunes 2
+-- per key. A single-key write samples, as Redis's own active expiry does: it prunes
+-- PRUNE_PER_WRITE * PRUNE_EVERY entries when the server clock's microseconds are a multiple of
+-- PRUNE_EVERY (as good as random from one write to the next), the same rate on average, and
+-- skips the look-up of expired entries on the other writes.
 local PRUNE_PER_WRITE = 2
 local PRUNE_EVERY = 8
 
