@@ -126,6 +126,24 @@ async def test_get_many_and_set_many(store: TenantStore) -> None:
     assert await store.get_ttl("a") is None
 
 
+async def test_set_many_of_thousands_of_keys(store: TenantStore) -> None:
+    """Batches larger than the backends' internal slices (1,000 keys) are written whole."""
+    with_ttl = {f"t{i:04d}": i for i in range(2_500)}
+    await store.set_many(with_ttl, ttl_ms=60_000)
+    # Overwriting without a TTL drops the TTL, as SET does, in every slice.
+    plain = {f"t{i:04d}": -i for i in range(0, 2_500, 2)}
+    await store.set_many(plain)
+    values = await store.get_many(list(with_ttl))
+    assert values == [-i if i % 2 == 0 else i for i in range(2_500)]
+    for key in ("t0000", "t1000", "t2498"):
+        assert await store.get_ttl(key) is None
+    for key in ("t0001", "t1001", "t2499"):
+        ttl = await store.get_ttl(key)
+        assert ttl is not None
+        assert 0 < ttl <= 60_000
+    assert await store.count_keys() == 2_500
+
+
 async def test_get_many_reads_a_list_key_as_missing(store: TenantStore) -> None:
     await store.list_push("l", 1)
     await store.set("v", 1)

@@ -78,3 +78,51 @@ async def test_subscription_is_gone_from_the_server_after_exit() -> None:
                 clients = client.client_list(_type="pubsub")
                 assert len(clients) == 1
         client.close()
+
+
+@pytest.mark.parametrize("index", [False, True], ids=["plain", "index"])
+@pytest.mark.parametrize("ttl_ms", [None, 60_000], ids=["no-ttl", "ttl"])
+async def test_set_many_refused_for_memory_writes_nothing(index: bool, ttl_ms: int | None) -> None:
+    """A set_many the server refuses (maxmemory reached) raises and leaves no partial batch."""
+    with RedisServer() as server, server.client() as client:
+        async with tenantkv.open_store(server.url, tenant=new_tenant(), index=index) as store:
+            await store.set("before", 1)
+            client.config_set("maxmemory-policy", "noeviction")
+            client.config_set("maxmemory", 1)
+            try:
+                with pytest.raises(tenantkv.BackendError) as info:
+                    await store.set_many({f"k{i}": i for i in range(2_500)}, ttl_ms=ttl_ms)
+                assert "maxmemory" in str(info.value)
+                assert client.dbsize() == (2 if index else 1)  # "before" (and its index)
+            finally:
+                client.config_set("maxmemory", 0)
+            assert await store.keys() == ["before"]
+            await store.set_many({"after": 2}, ttl_ms=ttl_ms)
+            assert sorted(await store.keys()) == ["after", "before"]
+
+
+@pytest.mark.parametrize("index", [False, True], ids=["plain", "index"])
+@pytest.mark.parametrize("ttl_ms", [None, 60_000], ids=["no-ttl", "ttl"])
+async def test_set_many_reaching_maxmemory_midway_is_all_or_none(
+    index: bool, ttl_ms: int | None
+) -> None:
+    """The limit falls inside the batch: either all of it is written or none, never a part."""
+    with RedisServer() as server, server.client() as client:
+        async with tenantkv.open_store(server.url, tenant=new_tenant(), index=index) as store:
+            client.config_set("maxmemory-policy", "noeviction")
+            used = int(client.info("memory")["used_memory"])
+            client.config_set("maxmemory", used + 1_000_000)
+            batch = {f"k{i}": "x" * 1_000 for i in range(2_500)}  # about 2.5 MB
+            refused: tenantkv.BackendError | None = None
+            try:
+                await store.set_many(batch, ttl_ms=ttl_ms)
+            except tenantkv.BackendError as exc:
+                refused = exc
+            finally:
+                client.config_set("maxmemory", 0)
+            if refused is None:
+                assert await store.count_keys() == len(batch)
+                assert await store.get("k2499") == "x" * 1_000
+            else:
+                assert "maxmemory" in str(refused)
+                assert client.dbsize() == 0  # no data key, no index entry

@@ -42,7 +42,6 @@ import functools
 import inspect
 from collections.abc import AsyncIterator, Iterable, Iterator, MutableSet, Sequence
 from dataclasses import dataclass
-from importlib import resources
 from typing import Any, cast
 from urllib.parse import urlsplit
 
@@ -63,6 +62,7 @@ from ..errors import (
 )
 from ..fanout import gather_limited
 from .keyindex import IndexKeys
+from .luascripts import lua_source
 from .redis import (
     KEY_ENCODING,
     RedisSubscription,
@@ -364,7 +364,7 @@ class RedisClusterBackend(SingleKeyCommands):
         # trusted because of what the walked node says about itself, never
         # because of this map, so it may be stale.
         self._topology: list[NodeEntry] = []
-        self._set_many_script = client.register_script(_script_source("set_many_slot"))
+        self._set_many_script = client.register_script(lua_source("set_many_unindexed"))
         self._closed = False
 
     @classmethod
@@ -468,7 +468,7 @@ class RedisClusterBackend(SingleKeyCommands):
         return out
 
     async def set_many(self, items: Sequence[tuple[str, bytes]], ttl_ms: int | None) -> None:
-        """One atomic script per hash slot (``lua/set_many_slot.lua``), all slots in parallel.
+        """One atomic script per hash slot (``lua/set_many_unindexed.lua``), all slots in parallel.
 
         All or none within a slot; across slots each slot's write stands on
         its own (every key of an unsharded tenant shares one slot). A script,
@@ -739,10 +739,6 @@ class RedisClusterBackend(SingleKeyCommands):
 
 
 @functools.cache
-def _script_source(name: str) -> str:
-    return resources.files("tenantkv").joinpath("lua", f"{name}.lua").read_text("utf-8")
-
-
 def _wait_option(value: object) -> int:
     if value is None:
         return DEFAULT_TOPOLOGY_WAIT_MS

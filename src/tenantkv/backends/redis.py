@@ -26,6 +26,7 @@ from ..errors import (
     WrongTypeError,
 )
 from .keyindex import IndexKeys
+from .luascripts import lua_source
 from .redisindex import RedisKeyIndex
 
 __all__ = [
@@ -283,6 +284,7 @@ class RedisBackend(SingleKeyCommands):
         self._client = client
         self._url = url
         self._hub = SubscriberHub(client, url)
+        self._set_many_script = client.register_script(lua_source("set_many_unindexed"))
         self._closed = False
 
     @classmethod
@@ -336,13 +338,18 @@ class RedisBackend(SingleKeyCommands):
         return cast("list[bytes | None]", values)
 
     async def set_many(self, items: Sequence[tuple[str, bytes]], ttl_ms: int | None) -> None:
+        """One atomic script call (``lua/set_many_unindexed.lua``): MSET, or SET … PX per key.
+
+        A MULTI/EXEC of the same SETs is as atomic, but costs the client several
+        times as much per key: redis-py queues, packs and parses one command per key.
+        """
         if not items:
             return
+        ttl = "" if ttl_ms is None else str(ttl_ms)
         with self._errors("SET"):
-            async with self._client.pipeline(transaction=True) as pipe:
-                for key, value in items:
-                    pipe.set(key, value, px=ttl_ms)
-                await pipe.execute()
+            await self._set_many_script(
+                keys=[key for key, _ in items], args=[ttl, *(value for _, value in items)]
+            )
 
     async def publish(self, channel: str, data: bytes) -> int:
         with self._errors("PUBLISH"):

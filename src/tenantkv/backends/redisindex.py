@@ -20,7 +20,6 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Sequence
 from functools import cache
-from importlib import resources
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -30,6 +29,7 @@ from redis.exceptions import NoScriptError
 
 from ..errors import BackendError
 from .keyindex import IndexChunk, IndexKeys, IndexStatus, prefix_successor
+from .luascripts import lua_source
 
 __all__ = ["MIN_REDIS_VERSION", "RedisKeyIndex", "script_source"]
 
@@ -51,9 +51,7 @@ ErrorScope = Callable[[str], contextlib.AbstractContextManager[None]]
 @cache
 def script_source(name: str) -> str:
     """The text of index script ``name``: the shared prelude, then the script itself."""
-    folder = resources.files("tenantkv").joinpath("lua")
-    common = folder.joinpath("_common.lua").read_text("utf-8")
-    return common + "\n" + folder.joinpath(f"{name}.lua").read_text("utf-8")
+    return lua_source("_common") + "\n" + lua_source(name)
 
 
 def _text(raw: bytes | str) -> str:
