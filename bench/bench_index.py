@@ -6,8 +6,8 @@ stopped at the end; never the machine's shared server):
 - write cost with and without the index: sequential ``store.set`` (one round
   trip each), pipelined single writes (1000 per pipeline, raw redis-py: plain
   ``SET`` vs the index's ``EVALSHA``), and ``set_many`` batches of 1000
-  (MULTI/EXEC vs one script); with and without a TTL; µs per write and the
-  ratio indexed / plain;
+  (one script either way: MSET or SET PX per key, vs the same plus the index
+  updates); with and without a TTL; µs per write and the ratio indexed / plain;
 - listing a 1,000-key tenant inside 10K / 100K / 1M-key keyspaces: SCAN
   (COUNT 1000) vs the index (chunks of 1000); median wall ms and server calls;
 - memory: ``MEMORY USAGE`` of the index sorted sets per indexed key.

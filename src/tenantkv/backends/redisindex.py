@@ -79,6 +79,8 @@ class RedisKeyIndex:
         self._client = client
         self._keys = keys
         self._errors = errors
+        #: Where a member starts in a physical key, in bytes (the set_many script cuts it there).
+        self._prefix_bytes = len(_bytes(keys.key_prefix))
         self._scripts = {name: client.register_script(script_source(name)) for name in _SCRIPTS}
 
     def __repr__(self) -> str:
@@ -152,9 +154,8 @@ class RedisKeyIndex:
         if not items:
             return
         keys = [key for key, _ in items]
-        args: list[Any] = [_ttl_arg(ttl_ms)]
+        args: list[Any] = [_ttl_arg(ttl_ms), self._prefix_bytes]
         args.extend(value for _, value in items)
-        args.extend(self._keys.member(key) for key in keys)
         await self._run("set_many", "SET", keys, args)
 
     async def delete(self, key: str) -> bool:
