@@ -7,7 +7,8 @@ stopped at the end; never the machine's shared server):
   trip each), pipelined single writes (1000 per pipeline, raw redis-py: plain
   ``SET`` vs the index's ``EVALSHA``), and ``set_many`` batches of 1000
   (one script either way: MSET or SET PX per key, vs the same plus the index
-  updates); with and without a TTL; µs per write and the ratio indexed / plain;
+  updates); with and without a TTL; µs per write and the ratio indexed / plain,
+  and the server's own µs per write (INFO commandstats);
 - listing a 1,000-key tenant inside 10K / 100K / 1M-key keyspaces: SCAN
   (COUNT 1000) vs the index (chunks of 1000); median wall ms and server calls;
 - memory: ``MEMORY USAGE`` of the index sorted sets per indexed key.
@@ -108,17 +109,27 @@ async def batched(side: Side, block: str, ttl_ms: int | None) -> None:
     await side.store.set_many({f"{block}:{i}": VALUE for i in range(BATCH)}, ttl_ms=ttl_ms)
 
 
-async def bench_writes(url: str, n: int) -> list[dict[str, Any]]:
+def server_usec(client: redis.Redis, command: str) -> int:
+    """Total server time spent in ``command`` so far (µs, from INFO commandstats)."""
+    stats: dict[str, Any] = client.info("commandstats")
+    entry = stats.get(f"cmdstat_{command}")
+    return 0 if entry is None else int(entry["usec"])
+
+
+async def bench_writes(url: str, client: redis.Redis, n: int) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
-    modes: list[tuple[str, Block]] = [
-        ("sequential store.set", sequential),
-        ("pipelined, 1000/pipeline", pipelined),
-        ("set_many, 1000/call", batched),
+    # Mode, how it writes a block, and the top-level command whose server time is the write's
+    # (a script's time includes the commands it calls): (without the index, with it).
+    modes: list[tuple[str, Block, tuple[str, str]]] = [
+        ("sequential store.set", sequential, ("set", "evalsha")),
+        ("pipelined, 1000/pipeline", pipelined, ("set", "evalsha")),
+        ("set_many, 1000/call", batched, ("evalsha", "evalsha")),
     ]
     rounds = max(1, n // (2 * BATCH))
-    for mode, write_block in modes:
+    for mode, write_block, commands in modes:
         for ttl in (None, 600_000):
             samples: dict[bool, list[float]] = {False: [], True: []}
+            server_us: dict[bool, int] = {False: 0, True: 0}
             tenant = f"w-{time.monotonic_ns()}"
             async with (
                 tenantkv.open_store(url, tenant=f"{tenant}-plain") as plain,
@@ -129,12 +140,15 @@ async def bench_writes(url: str, n: int) -> list[dict[str, Any]]:
                     order = (False, True, True, False) if block % 2 else (True, False, False, True)
                     for position, side in enumerate(order):
                         name = f"b{block}-{position}"
+                        before = server_usec(client, commands[side])
                         seconds = await timed(partial(write_block, sides[side], name, ttl))
+                        server_us[side] += server_usec(client, commands[side]) - before
                         samples[side].append(seconds / BATCH * 1e6)
                 await plain.clear()
                 await indexed.clear()
             plain_us = statistics.median(samples[False])
             index_us = statistics.median(samples[True])
+            writes = len(samples[True]) * BATCH
             rows.append(
                 {
                     "mode": mode,
@@ -143,6 +157,8 @@ async def bench_writes(url: str, n: int) -> list[dict[str, Any]]:
                     "plain_us_per_op": round(plain_us, 2),
                     "index_us_per_op": round(index_us, 2),
                     "ratio": round(index_us / plain_us, 3),
+                    "plain_server_us_per_op": round(server_us[False] / writes, 2),
+                    "index_server_us_per_op": round(server_us[True] / writes, 2),
                 }
             )
             print(rows[-1], flush=True)
@@ -229,13 +245,14 @@ def markdown(results: dict[str, Any]) -> str:
         f"in blocks of {BATCH}, medians of the blocks; listing: medians of "
         f"{results['repeats']} (SCAN) and {results['index_repeats']} (index) runs.",
         "",
-        "| write | TTL | plain µs/op | indexed µs/op | ratio |",
-        "|---|---|---|---|---|",
+        "| write | TTL | plain µs/op | indexed µs/op | ratio | server µs/op plain, indexed |",
+        "|---|---|---|---|---|---|",
     ]
     for row in results["writes_rows"]:
         lines.append(
             f"| {row['mode']} | {'yes' if row['ttl'] else 'no'} | {row['plain_us_per_op']} "
-            f"| {row['index_us_per_op']} | {row['ratio']}x |"
+            f"| {row['index_us_per_op']} | {row['ratio']}x "
+            f"| {row['plain_server_us_per_op']}, {row['index_server_us_per_op']} |"
         )
     lines += [
         "",
@@ -271,7 +288,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             "repeats": args.repeats,
             "index_repeats": args.index_repeats,
         }
-        results["writes_rows"] = await bench_writes(server.url, args.writes)
+        results["writes_rows"] = await bench_writes(server.url, client, args.writes)
         results["memory_rows"] = await bench_memory(server.url, client)
         results["listing_rows"] = await bench_listing(
             server, client, sizes, args.repeats, args.index_repeats

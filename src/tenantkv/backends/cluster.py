@@ -9,8 +9,8 @@ What differs from a single server, and how this module deals with it:
 
 - **Commands on keys** are routed by hash slot by redis-py. ``get_many`` and
   ``unlink`` group keys by slot (one MGET / bounded UNLINKs per slot, slots in
-  parallel), so no command is ever CROSSSLOT. ``set_many`` runs one
-  MULTI/EXEC per slot: all or none *per slot*; keys of one tenant share a slot
+  parallel), so no command is ever CROSSSLOT. ``set_many`` runs one atomic
+  script per slot: all or none *per slot*; keys of one tenant share a slot
   unless the tenant is sharded, so an unsharded tenant keeps full atomicity.
 - **Enumeration** (:meth:`RedisClusterBackend.scan`): SCAN covers one node
   only, so every primary owning a slot that can hold matching keys is walked
