@@ -208,6 +208,11 @@ async def test_open_rejects_bad_url_and_unknown_option_without_password() -> Non
         await tenantkv.open_store("redis+cluster://127.0.0.1:1", tenant="t", no_such_option=1)
     with pytest.raises(tenantkv.InvalidURLError):
         await tenantkv.open_store("redis+cluster://127.0.0.1:1?topology_wait_ms=-1", tenant="t")
+    for wait in ([1000], 1.5, True, "soon"):
+        with pytest.raises(tenantkv.InvalidURLError):
+            await tenantkv.open_store(
+                "redis+cluster://127.0.0.1:1", tenant="t", topology_wait_ms=wait
+            )
 
 
 async def test_unreachable_cluster_is_unavailable_and_url_is_redacted() -> None:

@@ -38,7 +38,6 @@ from __future__ import annotations
 import asyncio
 import bisect
 import contextlib
-import functools
 import inspect
 from collections.abc import AsyncIterator, Iterable, Iterator, MutableSet, Sequence
 from dataclasses import dataclass
@@ -738,7 +737,6 @@ class RedisClusterBackend(SingleKeyCommands):
         await self._client.aclose()
 
 
-@functools.cache
 def _wait_option(value: object) -> int:
     if value is None:
         return DEFAULT_TOPOLOGY_WAIT_MS
