@@ -169,6 +169,14 @@ def test_cluster_lifecycle() -> None:
                 assert info["cluster_state"] == "ok"
                 assert info["cluster_slots_assigned"] == "16384"
                 assert info["cluster_known_nodes"] == "6"
+        # Every node already agrees on who replicates whom: a replica whose
+        # primary has not heard of it yet could not be failed over manually.
+        views = set()
+        for node in cluster.nodes:
+            with node.client() as client:
+                text = client.execute_command("CLUSTER", "NODES")
+            views.add(frozenset((line.split()[0], line.split()[3]) for line in text.splitlines()))
+        assert len(views) == 1
         primaries, replicas = cluster.primaries(), cluster.replicas()
         assert len(primaries) == 3
         assert len(replicas) == 3

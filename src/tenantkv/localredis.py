@@ -743,9 +743,10 @@ class RedisCluster:
 
         Healthy means that every *running* node (stopped nodes are ignored)
         reports ``cluster_state:ok`` with all 16384 slots assigned and ok, all
-        running nodes agree on which primary serves which slots, every replica
-        reports ``master_link_status:up``, and, if given, the number of
-        primaries and replicas (by live ``ROLE``) match. Raises
+        running nodes agree on which primary serves which slots and which node
+        replicates which, none of them sees another running node as failing or
+        unreachable, every replica reports ``master_link_status:up``, and, if
+        given, the number of primaries and replicas (by live ``ROLE``) match. Raises
         :class:`LocalRedisError` naming what was still wrong after *timeout*
         seconds.
         """
@@ -760,7 +761,9 @@ class RedisCluster:
         running = [node for node in self.nodes if node.running]
         if not running:
             return "no node is running"
+        running_ports = {node.port for node in running}
         slot_maps: set[frozenset[tuple[int, int, int]]] = set()
+        topologies: set[frozenset[tuple[int, int]]] = set()
         n_primaries = n_replicas = 0
         for node in running:
             where = f"node {node.port}"
@@ -782,10 +785,17 @@ class RedisCluster:
                 else:
                     n_primaries += 1
                 slot_maps.add(_slot_owners(_command(node.port, "CLUSTER", "SLOTS")))
+                view = _topology(str(_command(node.port, "CLUSTER", "NODES")), running_ports)
+                if isinstance(view, str):
+                    return f"{where}: {view}"
+                topologies.add(view)
             except (redis.RedisError, OSError) as exc:
                 return f"{where}: {type(exc).__name__}: {exc}"
         if len(slot_maps) > 1:
             return "nodes disagree on which primary serves which slots"
+        if len(topologies) > 1:
+            # A replica whose primary does not know it yet ignores CLUSTER FAILOVER.
+            return "nodes disagree on which node replicates which"
         if want_primaries is not None and n_primaries != want_primaries:
             return f"{n_primaries} primaries, want {want_primaries}"
         if want_replicas is not None and n_replicas != want_replicas:
@@ -820,6 +830,31 @@ class RedisCluster:
     def __repr__(self) -> str:
         ports = ",".join(str(node._port) for node in self.nodes)
         return f"<RedisCluster {self.n_primaries}x{self.replicas_per_primary} ports={ports}>"
+
+
+def _topology(cluster_nodes: str, running: set[int]) -> frozenset[tuple[int, int]] | str:
+    """``(port, primary's port or 0)`` for every running node in a CLUSTER NODES reply.
+
+    Returns a description of the problem instead when a running node is
+    missing, flagged (failing, in handshake, without address) or its link is
+    down. Entries of stopped nodes are ignored.
+    """
+    lines = [line.split() for line in cluster_nodes.splitlines() if len(line.split()) >= 8]
+    port_of = {fields[0]: int(fields[1].split("@")[0].rpartition(":")[2] or 0) for fields in lines}
+    view: set[tuple[int, int]] = set()
+    for fields in lines:
+        port = port_of[fields[0]]
+        if port not in running:
+            continue
+        flags = set(fields[2].split(","))
+        if bad := flags & {"fail", "fail?", "handshake", "noaddr"}:
+            return f"sees {port} as {','.join(sorted(bad))}"
+        if "myself" not in flags and fields[7] != "connected":
+            return f"its link to {port} is {fields[7]}"
+        view.add((port, 0 if fields[3] == "-" else port_of.get(fields[3], -1)))
+    if missing := running - {port for port, _ in view}:
+        return f"does not know {sorted(missing)}"
+    return frozenset(view)
 
 
 def _slot_owners(reply: Any) -> frozenset[tuple[int, int, int]]:
