@@ -126,3 +126,37 @@ async def test_set_many_reaching_maxmemory_midway_is_all_or_none(
             else:
                 assert "maxmemory" in str(refused)
                 assert client.dbsize() == 0  # no data key, no index entry
+
+
+@pytest.mark.parametrize("index", [False, True], ids=["plain", "index"])
+async def test_a_tenant_at_maxmemory_can_still_be_read_and_freed(index: bool) -> None:
+    """At maxmemory only writes that grow memory are refused (whole); listing, counting,
+    expiring, deleting and clearing still work, so a tenant can free memory."""
+    with RedisServer() as server, server.client() as client:
+        async with tenantkv.open_store(server.url, tenant=new_tenant(), index=index) as store:
+            await store.set_many({f"k{i}": i for i in range(50)})
+            await store.list_push("list", "a")
+            client.config_set("maxmemory-policy", "noeviction")
+            client.config_set("maxmemory", 1)
+            try:
+                with pytest.raises(tenantkv.BackendError, match="maxmemory"):
+                    await store.set("new", 1)
+                with pytest.raises(tenantkv.BackendError, match="maxmemory"):
+                    await store.list_push("list", "b")
+                assert await store.get("k1") == 1
+                assert await store.count_keys() == 51
+                assert len(await store.keys()) == 51
+                assert await store.count_keys("k1*") == 11
+                assert (await store.stats()).keys == 51
+                assert await store.set_ttl("k2", 60_000)
+                assert await store.delete("k1")
+                if index:
+                    assert (await store.verify_index()).drift == 0
+                    assert (await store.reindex()).drift == 0
+                    assert await store.prune_index() == 0
+                assert await store.clear() == 50
+                assert await store.count_keys() == 0
+            finally:
+                client.config_set("maxmemory", 0)
+            assert not await store.exists("new")
+            assert client.dbsize() == 0

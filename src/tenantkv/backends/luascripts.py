@@ -2,7 +2,7 @@
 
 ``set_many_unindexed.lua`` is the one script a store without the key index
 runs (its ``set_many``); every other script belongs to the index and is
-sent with the shared prelude ``_common.lua`` in front (see
+sent with the shared prelude ``_common.lua`` after its shebang line (see
 :func:`tenantkv.backends.redisindex.script_source`).
 """
 

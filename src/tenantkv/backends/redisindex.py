@@ -50,8 +50,16 @@ ErrorScope = Callable[[str], contextlib.AbstractContextManager[None]]
 
 @cache
 def script_source(name: str) -> str:
-    """The text of index script ``name``: the shared prelude, then the script itself."""
-    return lua_source("_common") + "\n" + lua_source(name)
+    """The text of index script ``name``: its shebang line, the shared prelude, then the rest.
+
+    The shebang carries the script's flags: scripts that only read or remove
+    declare ``allow-oom``, so a tenant can still be listed, counted, and
+    cleared at ``maxmemory``; the writes that grow memory are refused whole.
+    """
+    shebang, _, body = lua_source(name).partition("\n")
+    if not shebang.startswith("#!lua"):
+        raise AssertionError(f"lua/{name}.lua must start with its #!lua line")
+    return f"{shebang}\n{lua_source('_common')}\n{body}"
 
 
 def _text(raw: bytes | str) -> str:

@@ -1,5 +1,5 @@
-#!lua
--- tenantkv: shared prelude of every index script (the loader puts it in front of each one).
+-- tenantkv: shared prelude of every index script (the loader puts it after each script's
+-- first line, its shebang, and before the rest).
 --
 -- KEYS[1] is the tenant's index: every key of the tenant, member = tenant-relative key, score 0,
 -- so members are ordered by their bytes. KEYS[2] is the expiry set: keys with a TTL, score =

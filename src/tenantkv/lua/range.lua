@@ -1,7 +1,9 @@
+#!lua flags=allow-oom
 -- Read up to ARGV[3] entries between lexicographic bounds ARGV[1] and ARGV[2] (ZRANGE BYLEX
 -- syntax). Returns {fetched, last member fetched, live members}. Entries of expired keys are
 -- never returned: up to ARGV[3] of them are pruned first, and if more remain, this chunk's
 -- members are checked one by one against their expiry.
+-- Runs at maxmemory: it reads, and prunes (only removes).
 local limit = tonumber(ARGV[3])
 local now = now_ms()
 prune(limit, now)

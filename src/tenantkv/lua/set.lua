@@ -1,5 +1,7 @@
+#!lua
 -- SET one key and index it. KEYS[3] data key; ARGV: member, value, ttl ms ('' for none).
 -- A TTL is written as PXAT <server now + ttl>, so the expiry entry is that exact time.
+-- Refused as a whole at maxmemory (no allow-oom flag): nothing is written.
 local key, member, ttl = KEYS[3], ARGV[1], ARGV[3]
 if ttl == '' then
   redis.call('SET', key, ARGV[2])

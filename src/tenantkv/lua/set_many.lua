@@ -1,8 +1,10 @@
+#!lua
 -- SET n keys (same TTL) and index them. KEYS[3..n+2] data keys;
 -- ARGV: ttl ms ('' for none), the byte length of the key prefix, n values.
 -- A key's member is the key without its prefix: cut here rather than sent, which saves the
 -- client one argument per key (about 10 % of a batch's time).
 -- Without a TTL: MSET; with one: SET ... PXAT <server now + ttl>, one expiry time for all.
+-- Refused as a whole at maxmemory (no allow-oom flag): nothing is written.
 local n = #KEYS - 2
 local ttl = ARGV[1]
 local member_from = tonumber(ARGV[2]) + 1
