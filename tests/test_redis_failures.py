@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import pytest
 
 import tenantkv
-from tenantkv.localredis import RedisServer
+from tenantkv.localredis import RedisCluster, RedisServer, free_port
 
 from .conftest import new_tenant
 
@@ -160,3 +161,51 @@ async def test_a_tenant_at_maxmemory_can_still_be_read_and_freed(index: bool) ->
                 client.config_set("maxmemory", 0)
             assert not await store.exists("new")
             assert client.dbsize() == 0
+
+
+async def receive_one(store: tenantkv.TenantStore, channel: str) -> object:
+    async with store.subscribe(channel) as sub:
+        assert await store.publish(channel, "hello") == 1
+        return await asyncio.wait_for(sub.__anext__(), 5)
+
+
+@pytest.mark.parametrize("topology", ["server", pytest.param("cluster", marks=pytest.mark.cluster)])
+async def test_connections_the_server_closed_while_idle_are_replaced(topology: str) -> None:
+    """A Redis with ``timeout 1`` closes idle connections; the next call must not fail."""
+    idle_s = 2.2
+    servers: contextlib.AbstractContextManager[RedisServer | RedisCluster] = (
+        RedisServer() if topology == "server" else RedisCluster(3, 0)
+    )
+    with servers as server:
+        for node in server.nodes if isinstance(server, RedisCluster) else [server]:
+            with node.client() as client:
+                client.config_set("timeout", 1)
+        async with tenantkv.open_store(server.url, tenant=new_tenant(), index=True) as store:
+            await store.set("k", 1)
+            await asyncio.sleep(idle_s)
+            assert await store.get("k") == 1
+            assert await store.keys() == ["k"]
+            assert await receive_one(store, "ch") == "hello"
+            await asyncio.sleep(idle_s)  # the subscriber connection idles too, unsubscribed
+            assert await receive_one(store, "ch") == "hello"
+            assert await store.count_keys() == 1
+
+
+async def test_subscribing_works_again_after_the_server_came_back() -> None:
+    server = RedisServer(port=free_port()).start()  # the same port after a restart
+    try:
+        async with tenantkv.open_store(server.url, tenant=new_tenant()) as store:
+            async with store.subscribe("ch") as sub:
+                server.kill()
+                with pytest.raises(tenantkv.BackendUnavailableError):
+                    await asyncio.wait_for(sub.__anext__(), 30)
+            with pytest.raises(tenantkv.BackendUnavailableError):
+                await receive_one(store, "ch")
+            server.start()
+            await asyncio.sleep(0.1)
+            assert await receive_one(store, "other") == "hello"
+            assert await receive_one(store, "ch") == "hello"
+            await store.set("k", 1)
+            assert await store.get("k") == 1
+    finally:
+        server.stop()

@@ -67,6 +67,7 @@ from .redis import (
     RedisSubscription,
     SingleKeyCommands,
     SubscriberHub,
+    client_defaults,
     decode_key,
     translate_errors,
 )
@@ -383,7 +384,7 @@ class RedisClusterBackend(SingleKeyCommands):
                 startup_nodes=[ClusterNode(host, port) for host, port in nodes],
                 decode_responses=False,
                 encoding_errors=KEY_ENCODING[1],
-                **merged,
+                **{**client_defaults(), **merged},
             )
         except (ValueError, TypeError, rexc.RedisClusterException) as exc:
             raise InvalidURLError(f"invalid Redis Cluster URL {redacted_url}: {exc}") from exc
@@ -438,7 +439,7 @@ class RedisClusterBackend(SingleKeyCommands):
                 decode_responses=False,
                 encoding_errors=KEY_ENCODING[1],
                 retry=Retry(NoBackoff(), 0),
-                **self._node_options,
+                **{**client_defaults(), **self._node_options},
             )
             self._node_clients[address] = client
         return client
@@ -519,11 +520,13 @@ class RedisClusterBackend(SingleKeyCommands):
         # PUBLISH reaches subscribers on every node, but Redis counts the
         # receivers of the node it was sent to only: send it where this
         # library subscribes, the primary of the channel's slot.
+        # The node's own client, whose pool replaces a connection the node
+        # closed while idle (redis-py's cluster client neither checks nor
+        # retries a command sent to a given node).
         with self._errors("PUBLISH"):
             node = self._channel_node(channel)
-            receivers: int = await self._client.execute_command(
-                "PUBLISH", channel, data, target_nodes=node
-            )
+            client = self._node_client((node.host, int(node.port)))
+            receivers: int = await client.publish(channel, data)
         return receivers
 
     def subscribe(self, channel: str) -> RedisSubscription:

@@ -34,6 +34,7 @@ __all__ = [
     "RedisSubscription",
     "SingleKeyCommands",
     "SubscriberHub",
+    "client_defaults",
     "decode_key",
     "translate_errors",
 ]
@@ -42,6 +43,23 @@ KEY_ENCODING = ("utf-8", "surrogateescape")
 
 # How long to wait for the server to confirm SUBSCRIBE / UNSUBSCRIBE.
 _PUBSUB_CONFIRM_S = 10.0
+
+
+def client_defaults() -> dict[str, Any]:
+    """redis-py client options tenantkv sets unless the caller passes them.
+
+    redis-py >= 8 enables RESP3 maintenance notifications in ``"auto"`` mode,
+    and while that mode is on its pool hands out a pooled connection without
+    checking whether the server has closed it (redis-py issue #4128). The
+    first command after an idle timeout or a server restart then failed with
+    "Connection closed by server". With the notifications off (tenantkv uses
+    none of them), the pool notices the closed connection and opens a new one.
+    """
+    try:
+        from redis.maint_notifications import MaintNotificationsConfig
+    except ImportError:  # redis-py < 8 has no such mode
+        return {}
+    return {"maint_notifications_config": MaintNotificationsConfig(enabled=False)}
 
 
 def decode_key(raw: bytes | str) -> str:
@@ -116,7 +134,11 @@ class SubscriberHub:
     async def add(self, channel: str, queue: asyncio.Queue[bytes | BaseException]) -> None:
         async with self._lock:
             if self._failure is not None:
-                raise self._failure
+                # The old connection failed and its subscriptions were told so;
+                # a new subscription starts over on a new connection.
+                await self._discard_connection()
+                self._queues.clear()
+                self._failure = None
             queues = self._queues.setdefault(channel, [])
             queues.append(queue)
             if len(queues) > 1:
@@ -133,8 +155,9 @@ class SubscriberHub:
     async def remove(self, channel: str, queue: asyncio.Queue[bytes | BaseException]) -> None:
         async with self._lock:
             queues = self._queues.get(channel, [])
-            if queue in queues:
-                queues.remove(queue)
+            if queue not in queues:
+                return  # a subscription of a connection that failed and was replaced
+            queues.remove(queue)
             if queues:
                 return
             self._queues.pop(channel, None)
@@ -175,7 +198,7 @@ class SubscriberHub:
                 if not future.done():
                     future.set_exception(failure)
 
-    async def aclose(self) -> None:
+    async def _discard_connection(self) -> None:
         if self._reader is not None:
             self._reader.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -185,6 +208,9 @@ class SubscriberHub:
             with contextlib.suppress(Exception):
                 await self._pubsub.aclose()  # type: ignore[no-untyped-call]
             self._pubsub = None
+
+    async def aclose(self) -> None:
+        await self._discard_connection()
         closed = StoreClosedError("the store was closed")
         for queues in self._queues.values():
             for queue in queues:
@@ -295,7 +321,7 @@ class RedisBackend(SingleKeyCommands):
                 url,
                 decode_responses=False,
                 encoding_errors=KEY_ENCODING[1],
-                **options,
+                **{**client_defaults(), **options},
             )
         except (ValueError, TypeError) as exc:
             raise InvalidURLError(f"invalid Redis URL {redacted_url}: {exc}") from exc
