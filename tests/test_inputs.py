@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 import pytest
 
 import tenantkv
 from tenantkv import TenantStore
-from tenantkv.localredis import free_port
+from tenantkv.localredis import RedisServer, free_port
 from tenantkv.opening import parse_url
 
 from .conftest import new_tenant
@@ -193,6 +194,60 @@ def test_redact_url() -> None:
     assert tenantkv.redact_url("redis://:pw@h:1/0") == "redis://:***@h:1/0"
     assert tenantkv.redact_url("rediss://u:pw@h/0?x=1") == "rediss://u:***@h/0?x=1"
     assert tenantkv.redact_url("redis://h:1") == "redis://h:1"
+    # redis-py also takes the password as a query parameter.
+    assert (
+        tenantkv.redact_url("redis://h:1/0?socket_timeout=2&password=pw&Pass%77ord=pw2")
+        == "redis://h:1/0?socket_timeout=2&password=***&Pass%77ord=***"
+    )
+    assert tenantkv.redact_url("redis+cluster://h:1,h:2?password=pw") == (
+        "redis+cluster://h:1,h:2?password=***"
+    )
+
+
+@pytest.mark.redis
+async def test_a_password_in_the_query_is_used_and_never_shown() -> None:
+    with RedisServer() as server:
+        with server.client() as client:
+            client.config_set("requirepass", "s3cretpw")
+        url = f"{server.url}?password=s3cretpw"
+        async with tenantkv.open_store(url, tenant=new_tenant()) as store:
+            await store.set("k", 1)
+            assert "s3cretpw" not in store.url
+        with pytest.raises(tenantkv.BackendError) as info:
+            await tenantkv.open_store(f"{server.url}?password=wr0ngpw", tenant=new_tenant())
+        assert "wr0ngpw" not in str(info.value)
+
+
+@pytest.mark.redis
+@pytest.mark.parametrize(
+    ("query", "options", "message"),
+    [
+        ("?socket_timout=1", {}, "did you mean 'socket_timeout'"),
+        ("?foo=bar", {}, "unknown option 'foo'"),
+        ("", {"no_such_option": 1}, "unknown option 'no_such_option'"),
+        ("?ssl_cert_reqs=none", {}, "use rediss://"),
+        ("?topology_wait_ms=5", {}, "redis+cluster://"),
+        ("?encoding=latin-1", {}, "tenantkv sets it itself"),
+        ("", {"decode_responses": True}, "tenantkv sets it itself"),
+        ("", {"socket_timeout": "abc"}, "must be a number"),
+        ("?socket_timeout=abc", {}, "Invalid value for 'socket_timeout'"),
+    ],
+)
+async def test_bad_redis_options_are_url_errors(
+    redis_server: RedisServer, query: str, options: dict[str, object], message: str
+) -> None:
+    with pytest.raises(tenantkv.InvalidURLError, match=re.escape(message)):
+        await tenantkv.open_store(redis_server.url + query, tenant=new_tenant(), **options)
+
+
+@pytest.mark.redis
+@pytest.mark.parametrize("path", ["/x", "/0/1", "/-1"])
+async def test_a_database_that_is_not_a_number_is_a_url_error(
+    redis_server: RedisServer, path: str
+) -> None:
+    url = f"redis://127.0.0.1:{redis_server.port}{path}"
+    with pytest.raises(tenantkv.InvalidURLError, match="database number"):
+        await tenantkv.open_store(url, tenant=new_tenant())
 
 
 def test_parse_url_splits_store_options_from_backend_options() -> None:

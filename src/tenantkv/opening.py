@@ -28,7 +28,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Generator
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote_plus, urlencode, urlsplit, urlunsplit
 
 from .backends.base import Backend
 from .backends.cluster import RedisClusterBackend
@@ -46,17 +46,28 @@ DEFAULT_URL = "memory://"
 
 
 def redact_url(url: str) -> str:
-    """``url`` with its password replaced by ``***`` (safe to log or show)."""
+    """``url`` with its password replaced by ``***`` (safe to log or show).
+
+    Both places a password can be given are masked: ``user:password@host``
+    and a ``password=`` query parameter (which redis-py accepts too).
+    """
     try:
         parts = urlsplit(url)
         password = parts.password
     except ValueError:
         return "<unparsable URL>"
-    if password is None:
-        return url
-    user = parts.username or ""
-    host = parts.netloc.rpartition("@")[2]
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+    if password is not None:
+        user = parts.username or ""
+        host = parts.netloc.rpartition("@")[2]
+        parts = parts._replace(netloc=f"{user}:***@{host}")
+    if parts.query:
+        fields = parts.query.split("&")
+        for i, field in enumerate(fields):
+            name, equals, _ = field.partition("=")
+            if equals and unquote_plus(name).lower() == "password":
+                fields[i] = f"{name}=***"
+        parts = parts._replace(query="&".join(fields))
+    return urlunsplit(parts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +110,8 @@ async def _answering(backend: Backend) -> Backend:
 
 async def _open_redis(url: StoreURL, options: dict[str, Any]) -> Backend:
     options.setdefault("socket_connect_timeout", 5.0)
-    return await _answering(RedisBackend.from_url(url.url, redacted_url=url.redacted, **options))
+    backend = RedisBackend.from_url(url.url, redacted_url=url.redacted, **options)
+    return await _answering(backend)
 
 
 async def _open_redis_cluster(url: StoreURL, options: dict[str, Any]) -> Backend:

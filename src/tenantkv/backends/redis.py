@@ -10,8 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Iterator, Sequence
+import difflib
+import inspect
+import re
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from typing import Any, cast
+from urllib.parse import parse_qsl, urlsplit
 
 import redis.asyncio as aioredis
 from redis import exceptions as rexc
@@ -34,6 +38,7 @@ __all__ = [
     "RedisSubscription",
     "SingleKeyCommands",
     "SubscriberHub",
+    "check_client_options",
     "client_defaults",
     "decode_key",
     "translate_errors",
@@ -60,6 +65,55 @@ def client_defaults() -> dict[str, Any]:
     except ImportError:  # redis-py < 8 has no such mode
         return {}
     return {"maint_notifications_config": MaintNotificationsConfig(enabled=False)}
+
+
+# redis-py client options a store accepts, as keywords or URL query parameters.
+# tenantkv decides the encoding itself; the rest is the single-server
+# client's constructor (TLS options only with rediss://).
+_OWN_OPTIONS = frozenset({"decode_responses", "encoding", "encoding_errors"})
+_CLIENT_OPTIONS = frozenset(inspect.signature(aioredis.Redis.__init__).parameters) - {
+    "self",
+    "host",
+    "port",
+    "connection_pool",
+    "unix_socket_path",
+    "auto_close_connection_pool",
+    "event_dispatcher",
+    *_OWN_OPTIONS,
+}
+_TLS_OPTIONS = frozenset(name for name in _CLIENT_OPTIONS if name.startswith("ssl"))
+# Numeric options that redis-py would only reject, with a TypeError, on connecting
+# (as URL query parameters it converts them itself).
+_NUMBER_OPTIONS = frozenset(
+    {
+        "db",
+        "socket_timeout",
+        "socket_connect_timeout",
+        "socket_read_size",
+        "health_check_interval",
+        "max_connections",
+        "protocol",
+    }
+)
+
+
+def check_client_options(names: Iterable[str], *, tls: bool, redacted_url: str) -> None:
+    """Refuse option names redis-py's client does not take (or tenantkv sets itself)."""
+    accepted = _CLIENT_OPTIONS if tls else _CLIENT_OPTIONS - _TLS_OPTIONS
+    for name in names:
+        if name in _OWN_OPTIONS:
+            raise InvalidURLError(
+                f"option {name!r} is not accepted for {redacted_url}: tenantkv sets it itself"
+            )
+        if name not in accepted:
+            hint = ""
+            if name in _TLS_OPTIONS:
+                hint = " (a TLS option: use rediss://)"
+            elif name == "topology_wait_ms":
+                hint = " (a redis+cluster:// option)"
+            elif close := difflib.get_close_matches(name, accepted, n=1):
+                hint = f" (did you mean {close[0]!r}?)"
+            raise InvalidURLError(f"unknown option {name!r} for {redacted_url}{hint}")
 
 
 def decode_key(raw: bytes | str) -> str:
@@ -315,7 +369,29 @@ class RedisBackend(SingleKeyCommands):
 
     @classmethod
     def from_url(cls, url: str, *, redacted_url: str, **options: Any) -> RedisBackend:
-        """Build a backend from a ``redis://`` URL; redis-py options may be given as keywords."""
+        """Build a backend from a ``redis://`` URL; redis-py options may be given as keywords.
+
+        Option names, from the keywords and the URL's query, are checked here
+        (redis-py would only fail on the first connection, with a TypeError).
+        """
+        parts = urlsplit(url)
+        check_client_options(
+            [*options, *(name for name, _ in parse_qsl(parts.query, keep_blank_values=True))],
+            tls=parts.scheme.lower() == "rediss",
+            redacted_url=redacted_url,
+        )
+        for name in _NUMBER_OPTIONS & options.keys():
+            value = options[name]
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, int | float)
+            ):
+                raise InvalidURLError(
+                    f"option {name!r} for {redacted_url} must be a number, not {value!r}"
+                )
+        if not re.fullmatch(r"/?[0-9]*", parts.path):
+            raise InvalidURLError(
+                f"invalid Redis URL {redacted_url}: the path must be a database number"
+            )
         try:
             client = aioredis.Redis.from_url(
                 url,
