@@ -101,7 +101,32 @@ async def test_pattern_that_is_not_a_str(store: TenantStore, pattern: Any) -> No
     assert await store.keys() == ["k"]
 
 
-@pytest.mark.parametrize("count", [0, -5, 2.0, "10", True], ids=repr)
+@pytest.mark.parametrize("key", ["\ud800", "x\udcc3\udca9"], ids=ascii)
+async def test_key_with_a_surrogate_that_is_not_a_utf8_byte(store: TenantStore, key: str) -> None:
+    """ "\udcc3\udca9" would be stored as the bytes of "é": two names for one Redis key."""
+    with pytest.raises(tenantkv.InvalidKeyError):
+        await store.set(key, 1)
+    with pytest.raises(tenantkv.InvalidKeyError):
+        await store.set_many({"ok": 1, key: 2})
+    with pytest.raises(tenantkv.InvalidKeyError):
+        await store.get(key)
+    with pytest.raises(tenantkv.InvalidKeyError):
+        await store.keys(key)
+    await assert_nothing_written(store)
+
+
+async def test_a_key_that_is_not_utf8_round_trips(store: TenantStore) -> None:
+    """A key whose bytes are not UTF-8 comes back with a surrogate for each such byte,
+    and that str names the key again."""
+    await store.set("caf\udce9", 1)  # the byte 0xE9 (latin-1 "é") alone
+    await store.set("café", 2)
+    assert sorted(await store.keys()) == sorted(["caf\udce9", "café"])
+    assert await store.get("caf\udce9") == 1
+    assert await store.delete("caf\udce9")
+    assert await store.keys() == ["café"]
+
+
+@pytest.mark.parametrize("count", [0, -5, 2.0, "10", True, 1_000_001, 2**63], ids=repr)
 async def test_count_that_is_not_a_positive_int(store: TenantStore, count: Any) -> None:
     await store.set("k", 1)
     with pytest.raises(tenantkv.InvalidValueError):

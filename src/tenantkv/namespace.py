@@ -42,7 +42,19 @@ from dataclasses import dataclass
 from .errors import InvalidTenantError, InvalidValueError
 from .glob import escape_glob
 
-__all__ = ["DEFAULT_PREFIX", "MAX_SHARDS", "PREFIX_ALPHABET", "TENANT_ALPHABET", "Namespace"]
+__all__ = [
+    "DEFAULT_PREFIX",
+    "KEY_ENCODING",
+    "MAX_SHARDS",
+    "PREFIX_ALPHABET",
+    "TENANT_ALPHABET",
+    "Namespace",
+]
+
+#: How a key (a str) becomes the bytes Redis stores, and back: UTF-8, with
+#: lone surrogates standing for bytes that are not UTF-8 (keys written by
+#: other programs), so that every Redis key has a str.
+KEY_ENCODING = ("utf-8", "surrogateescape")
 
 DEFAULT_PREFIX = "tkv"
 TENANT_ALPHABET = "ASCII letters, digits, '.', '-' and '_' (1 to 128 characters)"
@@ -109,7 +121,7 @@ class Namespace:
         """The shard of a tenant-relative ``key``: CRC-32 of its UTF-8 bytes mod ``shards``."""
         if self.shards == 1:
             return 0
-        return zlib.crc32(key.encode("utf-8", "surrogateescape")) % self.shards
+        return zlib.crc32(key.encode(*KEY_ENCODING)) % self.shards
 
     def shard_prefix(self, shard: int) -> str:
         """What every physical key of ``shard`` starts with (``<prefix>:{<tenant>:NN}:``)."""

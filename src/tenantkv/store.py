@@ -26,7 +26,7 @@ from .errors import (
     InvalidValueError,
     StoreClosedError,
 )
-from .namespace import Namespace
+from .namespace import KEY_ENCODING, Namespace
 
 __all__ = ["DEFAULT_COUNT", "LIST_SLICE", "MAX_TTL_MS", "StoreStats", "TenantStore"]
 
@@ -38,6 +38,10 @@ DEFAULT_COUNT = 1000
 LIST_SLICE = 1000
 #: Largest accepted TTL (about 8,900 years), far below what overflows Redis.
 MAX_TTL_MS = 2**48
+#: Largest ``count`` (keys per server command, or items per slice). Redis and
+#: the index scripts take far more, but a command that visits a million keys
+#: already blocks the server for hundreds of milliseconds.
+MAX_COUNT = 1_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,10 +56,25 @@ class StoreStats:
 
 
 def check_key(key: object, what: str = "key") -> str:
+    """``key`` if it is a non-empty str that names exactly one Redis key.
+
+    Keys are stored as UTF-8. Bytes that are not UTF-8 (keys written by
+    other programs) come back as lone surrogates (``surrogateescape``) and
+    may be passed back; any other lone surrogate is refused: it cannot be
+    encoded, or it would name the same bytes as another str ("\\udcc3\\udca9"
+    is the key "é").
+    """
     if not isinstance(key, str):
         raise InvalidKeyTypeError(f"{what} must be a str, not {type(key).__name__}")
     if not key:
         raise InvalidKeyError(f"{what} must not be empty")
+    if not key.isascii():
+        try:
+            canonical = key.encode(*KEY_ENCODING).decode(*KEY_ENCODING) == key
+        except UnicodeEncodeError:
+            canonical = False
+        if not canonical:
+            raise InvalidKeyError(f"{what} {key!r} holds a surrogate that is not a UTF-8 byte")
     return key
 
 
@@ -70,6 +89,8 @@ def check_ttl(ttl_ms: object) -> int:
 def check_count(count: object) -> int:
     if isinstance(count, bool) or not isinstance(count, int) or count <= 0:
         raise InvalidValueError(f"count must be a positive int, not {count!r}")
+    if count > MAX_COUNT:
+        raise InvalidValueError(f"count must be at most {MAX_COUNT:,}, not {count:,}")
     return count
 
 

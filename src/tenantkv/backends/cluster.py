@@ -60,10 +60,10 @@ from ..errors import (
     TopologyChangedError,
 )
 from ..fanout import gather_limited
+from ..namespace import KEY_ENCODING
 from .keyindex import IndexKeys
 from .luascripts import lua_source
 from .redis import (
-    KEY_ENCODING,
     RedisSubscription,
     SingleKeyCommands,
     SubscriberHub,

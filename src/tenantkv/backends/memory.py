@@ -27,6 +27,7 @@ from sortedcontainers import SortedDict, SortedList, SortedSet
 
 from ..errors import StoreClosedError, WrongTypeError
 from ..glob import compile_glob
+from ..namespace import KEY_ENCODING
 from .keyindex import IndexChunk, IndexKeys, IndexStatus, prefix_successor
 
 __all__ = ["MemoryBackend", "MemoryKeyIndex", "MemoryKeyspace"]
@@ -342,11 +343,11 @@ class MemoryBackend:
 
 
 def _member_bytes(member: str) -> bytes:
-    return member.encode("utf-8", "surrogateescape")
+    return member.encode(*KEY_ENCODING)
 
 
 def _member_text(member: bytes) -> str:
-    return member.decode("utf-8", "surrogateescape")
+    return member.decode(*KEY_ENCODING)
 
 
 class _SortedIndex:

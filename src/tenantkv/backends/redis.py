@@ -29,6 +29,7 @@ from ..errors import (
     StoreClosedError,
     WrongTypeError,
 )
+from ..namespace import KEY_ENCODING
 from .keyindex import IndexKeys
 from .luascripts import lua_source
 from .redisindex import RedisKeyIndex
@@ -44,7 +45,6 @@ __all__ = [
     "translate_errors",
 ]
 
-KEY_ENCODING = ("utf-8", "surrogateescape")
 
 # How long to wait for the server to confirm SUBSCRIBE / UNSUBSCRIBE.
 _PUBSUB_CONFIRM_S = 10.0

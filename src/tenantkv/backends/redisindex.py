@@ -28,6 +28,7 @@ from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import NoScriptError
 
 from ..errors import BackendError
+from ..namespace import KEY_ENCODING
 from .keyindex import IndexChunk, IndexKeys, IndexStatus, prefix_successor
 from .luascripts import lua_source
 
@@ -36,7 +37,6 @@ __all__ = ["MIN_REDIS_VERSION", "RedisKeyIndex", "script_source"]
 #: Oldest server the index scripts run on.
 MIN_REDIS_VERSION = (7, 0)
 
-_KEY_ENCODING = ("utf-8", "surrogateescape")
 _SCRIPTS = ("set", "set_many", "unlink", "set_ttl", "list_push", "range", "count", "check")
 #: Keys per check/repair script call. Checking a key costs a PEXPIRETIME call
 #: inside the script (several times what SCAN spends per key), so a page of
@@ -63,11 +63,11 @@ def script_source(name: str) -> str:
 
 
 def _text(raw: bytes | str) -> str:
-    return raw if isinstance(raw, str) else raw.decode(*_KEY_ENCODING)
+    return raw if isinstance(raw, str) else raw.decode(*KEY_ENCODING)
 
 
 def _bytes(text: str) -> bytes:
-    return text.encode(*_KEY_ENCODING)
+    return text.encode(*KEY_ENCODING)
 
 
 def _ttl_arg(ttl_ms: int | None) -> str:
