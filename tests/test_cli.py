@@ -9,8 +9,12 @@ and an untouched server; the load tests run in their quick shapes (see
 from __future__ import annotations
 
 import asyncio
+import os
+import select
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -157,6 +161,29 @@ def test_loadtest_bad_input(server: RedisServer, args: list[str]) -> None:
     assert snapshot(server) == before
 
 
+@pytest.mark.parametrize(
+    "query",
+    ["index=1", "shards=4", "count=50", "prefix=other", "index=0&foo=1"],
+)
+def test_loadtest_refuses_store_options_in_its_url(server: RedisServer, query: str) -> None:
+    """The load test opens plain and indexed stores itself: ?index=1 must not change them."""
+    before = snapshot(server)
+    url = server.url.replace("redis://", f"redis://:{PASSWORD}@") + "?" + query
+    result = invoke("loadtest", "--quick", "--url", url)
+    assert_one_line_error(result, secret=PASSWORD)
+    assert result.exit_code == 2
+    assert "store options" in result.stderr
+    assert query.split("=")[0] + "=" in result.stderr
+    assert snapshot(server) == before
+
+
+@pytest.mark.parametrize("url", ["memory://", "memory://x", "mongodb://localhost/0", "redis://h:x"])
+def test_loadtest_url_that_is_not_redis_is_bad_input(url: str) -> None:
+    result = invoke("loadtest", "--quick", "--url", url)
+    assert_one_line_error(result, secret=PASSWORD)
+    assert result.exit_code == 2
+
+
 def test_loadtest_unreachable_url_hides_the_password() -> None:
     result = invoke("loadtest", "--quick", "--url", closed_port_url())
     assert_one_line_error(result, secret=PASSWORD)
@@ -205,6 +232,36 @@ def test_console_script_has_no_traceback_even_for_usage_errors(server: RedisServ
         assert PASSWORD not in done.stderr
 
 
+def test_no_arguments_prints_the_help_and_no_empty_error() -> None:
+    code = "from tenantkv.cli.app import main; main()"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert "Usage: tenantkv" in done.stdout + done.stderr
+    assert "loadtest" in done.stdout + done.stderr
+    assert "error:" not in done.stdout + done.stderr
+
+
+def test_loadtest_help_at_80_columns_shows_every_option_whole() -> None:
+    result = CliRunner().invoke(app, ["loadtest", "--help"], env={"COLUMNS": "80"})
+    assert result.exit_code == 0, result.output
+    text = result.stdout
+    assert max(len(line) for line in text.splitlines()) <= 80
+    assert "…" not in text
+    assert "<bool>" not in text
+    for name in (
+        "--compare-standalone / --no-compare-standalone",
+        "--slowlog-threshold-us",
+        "--probe-interval-ms",
+        "--allow-nonempty",
+        "--clear / --no-clear",
+    ):
+        assert name in text, name
+    for flag in ("--cluster", "--quick", "--allow-nonempty"):
+        [line] = [ln for ln in text.splitlines() if ln.strip().startswith(flag + " ")]
+        assert line.split()[1][0].isupper(), line  # the help text, not a value's type
+    assert "needs 1" not in text  # --shards works with the index too
+
+
 def test_loadtest_refuses_a_nonempty_database(server: RedisServer, seeded: dict[str, str]) -> None:
     before = snapshot(server)
     result = invoke("loadtest", "--quick", "--url", server.url)
@@ -225,3 +282,102 @@ def test_loadtest_refuses_its_prefix_in_use(server: RedisServer, seeded: dict[st
 def test_paths_are_checked_before_the_server_is_touched(tmp_path: Path) -> None:
     result = invoke("loadtest", "--chart", str(tmp_path / "chart.svg"))
     assert_one_line_error(result, secret=PASSWORD)
+
+
+# -- Ctrl-C -------------------------------------------------------------------
+
+BIG_TENANT = "big"
+BIG_KEYS = 20_000
+
+
+@pytest.fixture
+def big_server() -> Iterator[RedisServer]:
+    """A private server whose tenant ``big`` holds 20,000 keys (fresh for each test)."""
+    with RedisServer() as srv:
+        with srv.client() as client:
+            pipe = client.pipeline(transaction=False)
+            namespace = tenantkv.Namespace(BIG_TENANT)
+            for i in range(BIG_KEYS):
+                pipe.set(namespace.key(f"k{i}"), i)
+            pipe.execute()
+        yield srv
+
+
+def interrupt_cli(server: RedisServer, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run the real console entry point; send SIGINT once it is talking to ``server``."""
+    code = "from tenantkv.cli.app import main; main()"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        with server.client() as client:
+            deadline = time.monotonic() + 30
+            # Our own connection is one client; the command's is the other.
+            while len(client.client_list()) < 2 and proc.poll() is None:
+                assert time.monotonic() < deadline, "the command never connected"
+                time.sleep(0.005)
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    return subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        pytest.param(["count", "--count", "10"], id="count"),
+        pytest.param(["clear", "--yes", "--count", "10"], id="clear"),
+        pytest.param(["keys", "--count", "10"], id="keys"),
+    ],
+)
+@pytest.mark.parametrize("attempt", range(3))
+def test_ctrl_c_exits_130(big_server: RedisServer, args: list[str], attempt: int) -> None:
+    """SIGINT always ends in exit status 130, even when asyncio swallowed the cancellation."""
+    command, *options = args
+    done = interrupt_cli(big_server, command, "--url", big_server.url, "-t", BIG_TENANT, *options)
+    assert done.returncode == 130, (done.returncode, done.stdout[-300:], done.stderr)
+    assert done.stderr.splitlines()[-1:] == ["error: interrupted"], done.stderr
+    assert "Traceback" not in done.stderr
+    if command == "count":
+        assert done.stdout == ""  # no half-made count
+    if command == "clear":
+        # It stopped deleting: at 10 keys per call, 20,000 keys take far longer than a Ctrl-C.
+        with big_server.client() as client:
+            assert client.dbsize() > 0
+
+
+def test_ctrl_c_at_the_clear_prompt_exits_130_and_deletes_nothing(big_server: RedisServer) -> None:
+    code = "from tenantkv.cli.app import main; main()"
+    args = ["clear", "--url", big_server.url, "-t", BIG_TENANT]
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, *args],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stderr is not None
+    try:
+        seen = b""
+        deadline = time.monotonic() + 30
+        while b"Delete all" not in seen:  # the question, without a newline
+            assert proc.poll() is None, seen
+            assert time.monotonic() < deadline, seen
+            if select.select([proc.stderr], [], [], 0.1)[0]:
+                seen += os.read(proc.stderr.fileno(), 4096)
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 130, (seen + stderr).decode()
+    assert (seen + stderr).decode().rstrip().endswith("error: interrupted")
+    assert stdout.strip() == b""  # (click prompts with input(" "))
+    with big_server.client() as client:
+        assert client.dbsize() == BIG_KEYS

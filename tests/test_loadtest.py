@@ -7,16 +7,26 @@ URL with a sharded tenant; bad cluster options give a one-line error.
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from rich.console import Console
 from typer.testing import CliRunner
 
 from tenantkv.cli.app import app
 from tenantkv.cli.loadtest.dataset import DistinctCounter, index_of, key_of
+from tenantkv.cli.loadtest.report import print_table
+from tenantkv.cli.loadtest.results import (
+    LatencyStats,
+    LoadtestResult,
+    Measurement,
+    Scenario,
+    ServerView,
+)
 from tenantkv.localredis import RedisCluster, RedisServer, free_port
 
 from .cli_checks import assert_one_line_error
@@ -239,3 +249,57 @@ def test_loadtest_on_a_cluster_url_with_a_sharded_tenant(
 def test_loadtest_bad_cluster_input(args: list[str]) -> None:
     result = CliRunner().invoke(app, ["loadtest", "--quick", *args])
     assert_one_line_error(result, secret="secret")
+
+
+# -- the results table -----------------------------------------------------------
+
+
+def sample_result(targets: tuple[str | None, ...] = (None,)) -> LoadtestResult:
+    """A result shaped like a real run, with figures of every width the table shows."""
+    idle = LatencyStats(900, 0.032, 0.081, 0.412, 1.234)
+    stall = LatencyStats(800, 0.041, 1_234.5, 2_345.6, 12_345.6)
+    rows = [
+        ("list", "keys", "KEYS on all 3 primaries (baseline)", None, True),
+        ("list", "scan", "SCAN COUNT 1000 (3 primaries)", 1000, False),
+        ("list", "index", "index (chunks of 1000, 3 primaries)", None, False),
+        ("list", "scan_iter", "redis-py RedisCluster.scan_iter (COUNT 10)", None, False),
+        ("clear", "keys+del", "KEYS+DEL on all 3 primaries (baseline)", None, True),
+        ("clear", "clear", "clear() (3 primaries)", 1000, False),
+    ]
+    result = LoadtestResult({"redis_version": "8.2.1", "cpu_count": 2}, {"probe_interval_ms": 1.0})
+    for target in targets:
+        scenario = Scenario(100_000, 100_000, 200_014, 1.5, idle, [], target=target)
+        for kind, strategy, label, count, baseline in rows:
+            scenario.measurements.append(
+                Measurement(
+                    kind=kind,
+                    strategy=strategy,
+                    label=label,
+                    count=count,
+                    baseline=baseline,
+                    expected=100_000,
+                    wall_ms_runs=[12_345.6 if baseline else 0.087],
+                    found=100_000,
+                    duplicates=0,
+                    foreign=0,
+                    correct=True,
+                    probe=stall if baseline else idle,
+                    probe_service=idle,
+                    server=ServerView(10, 12_345.6, "EVALSHA", 3, False),
+                    timeline=[],
+                )
+            )
+        result.scenarios.append(scenario)
+    return result
+
+
+@pytest.mark.parametrize("targets", [(None,), ("standalone", "cluster")], ids=["one", "two"])
+@pytest.mark.parametrize("width", [60, 80, 120])
+def test_results_table_never_cuts_a_figure(targets: tuple[str | None, ...], width: int) -> None:
+    out = io.StringIO()
+    print_table(sample_result(targets), Console(file=out, width=width, highlight=False))
+    text = out.getvalue()
+    assert "…" not in text
+    for figure in ("100,000", "200,014", "12,346", "0.087", "1149.4M", "8k", "0.032", "1,234"):
+        assert figure in text, (figure, text)
+    assert "EVALSHA" in text

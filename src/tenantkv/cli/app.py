@@ -7,7 +7,6 @@ a URL's password.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import sys
 from collections.abc import Sequence
@@ -18,9 +17,16 @@ import typer
 from rich.console import Console
 
 from ..enumeration.index import IndexReport
-from ..store import TenantStore
 from . import ops
-from .errors import EXIT_FAILED, EXIT_WRONG_RESULT, CLIError, print_error, reported_errors
+from .errors import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_WRONG_RESULT,
+    CLIError,
+    print_error,
+    reported_errors,
+)
+from .interrupts import recording_sigint, run
 from .loadtest.config import LISTING_STRATEGIES, LoadtestConfig
 
 __all__ = ["app", "main"]
@@ -31,6 +37,9 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Plain click help: wraps at any width, never cuts an option name, and shows
+    # a flag as a flag (typer's rich panels print "--quick <bool>").
+    rich_markup_mode=None,
 )
 
 UrlOption = Annotated[
@@ -69,7 +78,10 @@ def keys_command(
     """Stream the tenant's keys matching PATTERN, one per line."""
     with reported_errors():
         try:
-            asyncio.run(ops.stream_keys(_target(url, tenant, prefix), pattern, count, sys.stdout))
+            run(
+                ops.stream_keys(_target(url, tenant, prefix), pattern, count, sys.stdout),
+                insist=True,
+            )
         except BrokenPipeError:
             # The reader went away (e.g. `| head`): stop quietly, like other Unix tools.
             devnull = os.open(os.devnull, os.O_WRONLY)
@@ -87,14 +99,14 @@ def count_command(
 ) -> None:
     """Print how many of the tenant's keys match PATTERN."""
     with reported_errors():
-        typer.echo(asyncio.run(ops.count_keys(_target(url, tenant, prefix), pattern, count)))
+        typer.echo(run(ops.count_keys(_target(url, tenant, prefix), pattern, count), insist=True))
 
 
 @app.command("stats")
 def stats_command(url: UrlOption, tenant: TenantOption, prefix: PrefixOption = None) -> None:
     """Print the tenant's key count and the store's state."""
     with reported_errors():
-        for name, value in asyncio.run(ops.tenant_stats(_target(url, tenant, prefix))).items():
+        for name, value in run(ops.tenant_stats(_target(url, tenant, prefix)), insist=True).items():
             typer.echo(f"{name}: {value}")
 
 
@@ -107,24 +119,26 @@ def clear_command(
     prefix: PrefixOption = None,
 ) -> None:
     """Delete every key of the tenant (in bounded batches); asks first unless --yes."""
+    with reported_errors():
+        target = _target(url, tenant, prefix)
+        if not yes:
+            present, where = run(ops.count_for_clearing(target, count), insist=True)
+            if present and not _confirm(
+                f"Delete all {present:,} keys of tenant {tenant!r} ({where})?"
+            ):
+                raise CLIError("not confirmed; nothing was deleted")
+        typer.echo(f"deleted {run(ops.clear_tenant(target, count), insist=True)} keys")
 
-    def confirm(store: TenantStore, present: int) -> bool:
-        if yes or present == 0:
-            return True
-        question = (
-            f"Delete all {present:,} keys of tenant {store.tenant!r} "
-            f"(prefix {store.namespace.prefix!r}) at {store.url}?"
-        )
+
+def _confirm(question: str) -> bool:
+    """Ask on stderr (no event loop running); Ctrl-C is an interruption, not a "no"."""
+    with recording_sigint() as sigint:
         try:
             return typer.confirm(question, default=False, err=True)
-        except typer.Abort:
+        except typer.Abort:  # EOF, or Ctrl-C (click turns both into Abort)
+            if sigint.received:
+                raise KeyboardInterrupt from None
             return False
-
-    with reported_errors():
-        deleted = asyncio.run(ops.clear_tenant(_target(url, tenant, prefix), count, confirm))
-        if deleted is None:
-            raise CLIError("not confirmed; nothing was deleted")
-        typer.echo(f"deleted {deleted} keys")
 
 
 def _print_report(report: IndexReport) -> None:
@@ -148,7 +162,7 @@ def reindex_command(
     """Rebuild the tenant's index from a SCAN of its keys, never blocking the server."""
     with reported_errors():
         target = _target(url, tenant, prefix, index=True)
-        report = asyncio.run(ops.reindex(target, count))
+        report = run(ops.reindex(target, count), insist=True)
         _print_report(report)
         typer.echo(f"repaired {report.drift} inconsistencies")
 
@@ -163,7 +177,7 @@ def verify_index_command(
     """Compare the tenant's index with its keys; exit status 1 when they drifted apart."""
     with reported_errors():
         target = _target(url, tenant, prefix, index=True)
-        report = asyncio.run(ops.verify_index(target, count))
+        report = run(ops.verify_index(target, count), insist=True)
         _print_report(report)
         if report.drift:
             raise CLIError(
@@ -178,8 +192,11 @@ def loadtest_command(
         str | None,
         typer.Option(
             "--url",
+            metavar="URL",
             help="Redis to test: redis://... or redis+cluster://... (default: a private "
-            "redis-server on a free port, stopped after).",
+            "redis-server on a free port, stopped after). The load test opens its stores "
+            "itself, so tenantkv's store options in the URL (index, shards, count, prefix) "
+            "are refused: use --strategies, --shards, --count and --prefix.",
         ),
     ] = None,
     cluster: Annotated[
@@ -202,8 +219,9 @@ def loadtest_command(
         int,
         typer.Option(
             "--shards",
-            help="Spread the measured tenant over N hash-tagged shards (open_store(shards=N)); "
-            "the index strategy needs 1.",
+            metavar="N",
+            help="Spread the measured tenant over N hash-tagged shards (open_store(shards=N)), "
+            "for every strategy, the index included.",
         ),
     ] = 1,
     keys: Annotated[
@@ -317,9 +335,14 @@ def main(argv: Sequence[str] | None = None) -> None:
             prog_name="tenantkv",
             standalone_mode=False,
         )
-    except typer.Abort:
-        print_error("aborted")
-        code = EXIT_FAILED
+    except typer.Abort as exc:
+        # click's own answer to Ctrl-C (or EOF) outside a command's work.
+        if isinstance(exc.__cause__, KeyboardInterrupt):
+            print_error("interrupted")
+            code = EXIT_INTERRUPTED
+        else:
+            print_error("aborted")
+            code = EXIT_FAILED
     except Exception as exc:
         # A usage error (unknown option, bad value): click's ClickException,
         # which typer vendors in recent versions; recognised by its interface.
@@ -327,6 +350,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         exit_code = getattr(exc, "exit_code", None)
         if not callable(format_message) or not isinstance(exit_code, int):
             raise
-        print_error(str(format_message()))
+        message = str(format_message())
+        if type(exc).__name__ == "NoArgsIsHelpError":
+            # No arguments at all: the help is the answer, not an error line.
+            typer.echo(message, err=True)
+        elif message.strip():
+            print_error(message)
         code = exit_code
     sys.exit(code if isinstance(code, int) else 0)

@@ -7,14 +7,21 @@ enumerate exactly as the library does (SCAN, or the index), never with KEYS.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
 from typing import Any, TextIO
 
 from ..enumeration.index import IndexReport
 from ..opening import open_store
 from ..store import TenantStore
 
-__all__ = ["StoreTarget", "clear_tenant", "count_keys", "describe", "stream_keys", "tenant_stats"]
+__all__ = [
+    "StoreTarget",
+    "clear_tenant",
+    "count_for_clearing",
+    "count_keys",
+    "describe",
+    "stream_keys",
+    "tenant_stats",
+]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,14 +75,16 @@ async def tenant_stats(target: StoreTarget) -> dict[str, Any]:
         return {"url": store.url, "prefix": store.namespace.prefix, **stats}
 
 
-async def clear_tenant(
-    target: StoreTarget, count: int | None, confirm: Callable[[TenantStore, int], bool]
-) -> int | None:
-    """Clear the tenant after ``confirm(store, n_keys)`` agrees; deleted count or ``None``."""
+async def count_for_clearing(target: StoreTarget, count: int | None) -> tuple[int, str]:
+    """The tenant's key count and where it lives (prefix and URL), for the question."""
     async with await target.open() as store:
         present = await store.count_keys(count=count)
-        if not confirm(store, present):
-            return None
+        return present, f"prefix {store.namespace.prefix!r} at {store.url}"
+
+
+async def clear_tenant(target: StoreTarget, count: int | None) -> int:
+    """Delete every key of the tenant; how many were deleted."""
+    async with await target.open() as store:
         return await store.clear(count=count)
 
 

@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from ...errors import InvalidInputError, InvalidValueError
+from ...errors import InvalidValueError
 from ...namespace import validate_prefix, validate_shards
 from ...opening import parse_url
 from ..errors import EXIT_BAD_INPUT, CLIError
@@ -35,6 +35,7 @@ DEFAULT_PREFIX = "tkvload"
 CLUSTER_PRIMARIES = 3
 CLUSTER_REPLICAS = 1
 _CLUSTER_SCHEMES = ("redis+cluster", "rediss+cluster")
+_SCHEMES = ("redis", "rediss", *_CLUSTER_SCHEMES)
 
 
 def bad_input(message: str) -> CLIError:
@@ -192,16 +193,46 @@ class LoadtestConfig:
         )
 
 
+#: What each store option of a URL is called on the load test's command line.
+_STORE_OPTION_FLAGS = {
+    "index": "--strategies",
+    "shards": "--shards",
+    "count": "--count",
+    "prefix": "--prefix",
+}
+
+
+def check_url(url: str) -> str:
+    """The scheme of a ``--url`` the load test can run on; anything else is bad input.
+
+    The load test opens its stores itself (plain and indexed, with ``--shards``,
+    ``--count`` and ``--prefix``), so tenantkv's store options in the URL's query
+    (``index``, ``shards``, ``count``, ``prefix``) are refused rather than
+    silently changing what a strategy measures.
+    """
+    parsed = parse_url(url)  # InvalidURLError: exit status 2, password redacted
+    if parsed.scheme not in _SCHEMES:
+        schemes = ", ".join(f"{s}://" for s in _SCHEMES)
+        raise bad_input(f"--url: loadtest needs Redis ({schemes}), not {parsed.scheme}://")
+    if parsed.store_options:
+        given = ", ".join(
+            f"{name}= (use {_STORE_OPTION_FLAGS.get(name, 'the options')})"
+            for name in sorted(parsed.store_options)
+        )
+        raise bad_input(
+            f"--url: the load test chooses the store options itself; remove {given} "
+            f"from {parsed.redacted}"
+        )
+    return parsed.scheme
+
+
 def _cluster_options(
     url: str | None, cluster: bool, compare_standalone: bool | None
 ) -> tuple[bool, bool]:
     """``(cluster, compare_standalone)`` made consistent with ``url``."""
     if url is not None:
-        try:
-            scheme = parse_url(url).scheme
-        except InvalidInputError:
-            scheme = ""  # reported when the run connects
-        if cluster and scheme and scheme not in _CLUSTER_SCHEMES:
+        scheme = check_url(url)
+        if cluster and scheme not in _CLUSTER_SCHEMES:
             raise bad_input(
                 f"--cluster: the URL's scheme is {scheme}://; give a redis+cluster:// URL, "
                 "or no URL for a private cluster"

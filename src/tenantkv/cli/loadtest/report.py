@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.measure import Measurement as RenderWidth
 from rich.table import Table
 
 from .results import LatencyStats, LoadtestResult, Measurement, Scenario, ServerView
@@ -143,8 +144,64 @@ def _label(m: Measurement) -> str:
     return f"[red]{text}[/]" if m.baseline else text
 
 
+#: Columns of words, which may wrap (and fold a long word); every other column holds one figure.
+_LABEL_COLUMNS = ("strategy", "target", "server max")
+#: A longer word in a label column is folded across lines when the table must be narrow.
+_LONGEST_UNFOLDED_WORD = 12
+#: Wide enough to measure a table's natural width.
+_UNLIMITED = 10_000
+
+
+def fit_table(table: Table, console: Console) -> int:
+    """Fit ``table`` to ``console`` without ever cutting a figure; the width to print it at.
+
+    When the table is too wide, figure columns keep exactly the width of their
+    widest figure (only their headers wrap), and the label columns share what is
+    left, wrapping at spaces and folding long words. If even that does not fit,
+    the width returned is wider than the console: the terminal wraps the lines,
+    but no figure is shortened to an ellipsis.
+    """
+    unlimited = console.options.update_width(_UNLIMITED)
+    if RenderWidth.get(console, unlimited, table).maximum <= console.width:
+        return console.width
+    narrowest: list[int] = []
+    widest: list[int] = []
+    for column in table.columns:
+        header = RenderWidth.get(console, unlimited, console.render_str(str(column.header)))
+        cells = [
+            RenderWidth.get(console, unlimited, console.render_str(c) if isinstance(c, str) else c)
+            for c in column.cells
+        ]
+        if column.header in _LABEL_COLUMNS:
+            low = max(min(m.minimum, _LONGEST_UNFOLDED_WORD) for m in [header, *cells])
+            high = max(m.maximum for m in [header, *cells])
+        else:
+            low = high = max([header.minimum, *(m.maximum for m in cells)])
+        narrowest.append(low)
+        widest.append(high)
+        column.width = low
+        column.no_wrap = False
+        column.overflow = "fold"
+    extra = RenderWidth.get(console, unlimited, table).maximum - sum(narrowest)
+    spare = console.width - extra - sum(narrowest)
+    for label in _LABEL_COLUMNS:  # the strategy's name first
+        for column, high in zip(table.columns, widest, strict=True):
+            if column.header == label and spare > 0 and column.width is not None:
+                grow = min(spare, high - column.width)
+                column.width += grow
+                spare -= grow
+    return max(console.width, extra + sum(c.width or 0 for c in table.columns))
+
+
 def print_table(result: LoadtestResult, console: Console) -> None:
-    console.print(build_table(result))
+    table = build_table(result)
+    width = fit_table(table, console)
+    terminal_width = console.width
+    console.width = width  # wider than the terminal only if the figures need it
+    try:
+        console.print(table)
+    finally:
+        console.width = terminal_width
     for line in result.wrong:
         console.print(f"[bold red]WRONG:[/] {line}")
 

@@ -34,6 +34,7 @@ from ...backends.redis import translate_errors
 from ...localredis import RedisCluster, RedisServer
 from ...opening import open_store, redact_url
 from ...store import TenantStore
+from ..interrupts import run
 from .config import CLUSTER_PRIMARIES, CLUSTER_REPLICAS, LoadtestConfig
 from .dataset import NOISE_TXN_OFFSET, DistinctCounter
 from .probe import ProbeRecording, Probes
@@ -83,21 +84,19 @@ def run_loadtest(config: LoadtestConfig, *, status: Console) -> LoadtestResult:
     """
     if not config.cluster:
         if config.url is not None:
-            return asyncio.run(_main(config, config.url, None, status))
+            return run(_main(config, config.url, None, status))
         server = RedisServer()
         status.print(f"starting a private redis-server ({server.binary})")
         with server:
-            return asyncio.run(_main(config, server.url, server.binary, status))
+            return run(_main(config, server.url, server.binary, status))
     runs: dict[str, LoadtestResult] = {}
     if config.compare_standalone:
         server = RedisServer()
         status.print(f"[bold]standalone:[/] starting a private redis-server ({server.binary})")
         with server:
-            runs["standalone"] = asyncio.run(
-                _main(config, server.url, server.binary, status, "standalone")
-            )
+            runs["standalone"] = run(_main(config, server.url, server.binary, status, "standalone"))
     if config.url is not None:
-        runs["cluster"] = asyncio.run(_main(config, config.url, None, status, "cluster"))
+        runs["cluster"] = run(_main(config, config.url, None, status, "cluster"))
     else:
         cluster = RedisCluster(CLUSTER_PRIMARIES, CLUSTER_REPLICAS)
         status.print(
@@ -105,9 +104,7 @@ def run_loadtest(config: LoadtestConfig, *, status: Console) -> LoadtestResult:
             f"x {CLUSTER_REPLICAS} replica ({cluster.binary})"
         )
         with cluster:
-            runs["cluster"] = asyncio.run(
-                _main(config, cluster.url, cluster.binary, status, "cluster")
-            )
+            runs["cluster"] = run(_main(config, cluster.url, cluster.binary, status, "cluster"))
     return runs["cluster"] if len(runs) == 1 else LoadtestResult.side_by_side(runs)
 
 
