@@ -5,7 +5,8 @@ Redis matches ``KEYS``/``SCAN MATCH`` patterns byte by byte with these rules
 
 - ``*`` any run of bytes, ``?`` exactly one byte;
 - ``[abc]`` one of, ``[^abc]`` none of, ``[a-z]`` a range (ends may be given
-  in either order), ``\\`` escapes inside a class, ``]`` first closes it;
+  in either order; bytes compare as signed ``char``), ``\\`` escapes inside a
+  class, ``]`` first closes it;
 - ``\\x`` is the literal ``x``; a trailing lone ``\\`` is literal;
 - an unterminated ``[`` class ends with the pattern.
 
@@ -41,16 +42,53 @@ def _byte_class(members: list[tuple[int, int]], negate: bool) -> bytes:
     return b"[" + (b"^" if negate else b"") + parts + b"]"
 
 
+def _signed(byte: int) -> int:
+    return byte - 256 if byte >= 0x80 else byte
+
+
+def _range(lo: int, hi: int) -> list[tuple[int, int]]:
+    """The bytes of class range ``lo-hi`` as Redis matches them, as unsigned intervals.
+
+    Redis compares the range's ends and the key's byte as C ``char``s, signed
+    on the platforms it runs on: a range whose ends lie on both sides of 0x80
+    (``[0-é]``) covers the bytes *outside* the unsigned interval.
+    """
+    a, b = sorted((_signed(lo), _signed(hi)))
+    if a >= 0 or b < 0:
+        return [(a % 256, b % 256)]
+    return [(0, b), (a + 256, 0xFF)]
+
+
+def _assemble(segments: list[list[bytes]]) -> bytes:
+    """The regex of ``segments[0] * segments[1] * ... * segments[-1]``, each segment a
+    run of one-byte matchers.
+
+    A middle segment takes the first place it fits, in an atomic group, so the
+    regex never backtracks into it: that is always right for fixed-length
+    segments (a later place leaves the rest less room, never more), and it keeps
+    matching linear in the number of stars where a plain ``.*`` per star is
+    exponential (``*a*a*a*a*b`` against ``aaaa…``).
+    """
+    head, *middle = segments
+    if not middle:
+        return b"".join(head) + b"\\Z"
+    *middle, last = middle
+    inner = b"".join(b"(?>.*?" + b"".join(segment) + b")" for segment in middle)
+    return b"".join(head) + inner + b".*" + b"".join(last) + b"\\Z"
+
+
 @lru_cache(maxsize=512)
 def _translate(pattern: bytes) -> re.Pattern[bytes]:
-    out: list[bytes] = []
+    segments: list[list[bytes]] = [[]]
+    out = segments[0]
     i, n = 0, len(pattern)
     while i < n:
         c = pattern[i]
         if c == ord("*"):
             while i + 1 < n and pattern[i + 1] == ord("*"):
                 i += 1
-            out.append(b".*")
+            out = []
+            segments.append(out)
         elif c == ord("?"):
             out.append(b".")
         elif c == ord("["):
@@ -68,8 +106,7 @@ def _translate(pattern: bytes) -> re.Pattern[bytes]:
                 if c == ord("]"):
                     break
                 if i + 2 < n and pattern[i + 1] == ord("-"):
-                    lo, hi = c, pattern[i + 2]
-                    members.append((min(lo, hi), max(lo, hi)))
+                    members.extend(_range(c, pattern[i + 2]))
                     i += 3
                     continue
                 members.append((c, c))
@@ -81,7 +118,7 @@ def _translate(pattern: bytes) -> re.Pattern[bytes]:
         else:
             out.append(re.escape(pattern[i : i + 1]))
         i += 1
-    return re.compile(b"".join(out) + b"\\Z", re.DOTALL)
+    return re.compile(_assemble(segments), re.DOTALL)
 
 
 def compile_glob(pattern: str) -> Callable[[str], bool]:
