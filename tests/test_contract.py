@@ -253,6 +253,23 @@ async def test_one_subscription_leaving_keeps_the_other(store: TenantStore) -> N
         assert await next_message(staying) == "still here"
 
 
+async def test_closing_a_store_ends_its_subscriptions(open_tenant: OpenTenant) -> None:
+    listener = await open_tenant()
+    publisher = await open_tenant(listener.tenant)
+    async with listener.subscribe("ch") as sub:
+        await listener.aclose()
+        with pytest.raises(tenantkv.StoreClosedError):
+            await next_message(sub)
+
+        async def nobody_listens() -> bool:
+            return await publisher.publish("ch", "after close") == 0
+
+        await eventually(nobody_listens)
+    # A later store starts without subscriptions of its own.
+    later = await open_tenant(listener.tenant)
+    assert (await later.stats()).subscriptions == 0
+
+
 async def test_publish_reaches_other_stores_of_the_tenant_only(open_tenant: OpenTenant) -> None:
     tenant = new_tenant()
     publisher = await open_tenant(tenant)

@@ -143,6 +143,14 @@ async def test_list_range_index_that_is_not_an_int(store: TenantStore, index: An
         await store.list_range("l", index, -1)
 
 
+async def test_list_range_bounds_up_to_64_bits(store: TenantStore) -> None:
+    await store.list_push("l", 1)
+    assert await store.list_range("l", -(2**63), 2**63 - 1) == [1]
+    for start, stop in [(0, 2**63), (-(2**63) - 1, -1)]:
+        with pytest.raises(tenantkv.InvalidValueError):
+            await store.list_range("l", start, stop)
+
+
 HOSTILE_TENANTS: list[Any] = [
     "",
     "*",

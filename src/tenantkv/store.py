@@ -97,6 +97,8 @@ def check_count(count: object) -> int:
 def check_index(index: object, what: str) -> int:
     if isinstance(index, bool) or not isinstance(index, int):
         raise InvalidKeyTypeError(f"{what} must be an int, not {type(index).__name__}")
+    if not -(2**63) <= index < 2**63:  # what LRANGE takes (a C long long)
+        raise InvalidValueError(f"{what} must fit in 64 bits, not {index}")
     return index
 
 

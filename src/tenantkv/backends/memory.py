@@ -40,6 +40,9 @@ Clock = Callable[[], int]
 PRUNE_PER_WRITE = 2
 
 
+_connections = itertools.count(1)
+
+
 def wall_clock_ms() -> int:
     """Milliseconds since the epoch, the clock Redis uses for expiry."""
     return time.time_ns() // 1_000_000
@@ -67,7 +70,7 @@ class MemoryKeyspace:
         self._order: SortedDict = SortedDict()
         self._seq = itertools.count(1)
         self._expiring: list[tuple[int, int, str]] = []
-        self._channels: dict[str, dict[int, list[asyncio.Queue[bytes]]]] = {}
+        self._channels: dict[str, dict[int, list[asyncio.Queue[bytes | BaseException]]]] = {}
         # Key indexes by the name of their index key (see MemoryKeyIndex).
         self.indexes: dict[str, _SortedIndex] = {}
 
@@ -85,7 +88,9 @@ class MemoryKeyspace:
         entry = self._entries.get(key)
         if entry is None:
             return None
-        if entry.expire_at_ms is not None and entry.expire_at_ms <= self.clock():
+        # Expired once the clock has passed its time (Redis: now > when), so a key
+        # whose time is this very millisecond still exists, with a PTTL of 0.
+        if entry.expire_at_ms is not None and entry.expire_at_ms < self.clock():
             self.remove(key)
             return None
         return entry
@@ -105,7 +110,22 @@ class MemoryKeyspace:
         entry = self._entries[key]
         if entry.expire_at_ms is not None:
             heapq.heappush(self._expiring, (entry.expire_at_ms, entry.seq, key))
+            if len(self._expiring) > 2 * len(self._entries) + 64:
+                self._compact_expiring()
         self.expire_some()
+
+    def _compact_expiring(self) -> None:
+        """Drop the queue's outdated entries (a TTL refreshed leaves its old time behind).
+
+        Rebuilt only once the queue is twice the keyspace, so a key refreshed
+        over and over costs O(1) per refresh, amortized, and bounded memory.
+        """
+        self._expiring = [
+            (entry.expire_at_ms, entry.seq, key)
+            for key, entry in self._entries.items()
+            if entry.expire_at_ms is not None
+        ]
+        heapq.heapify(self._expiring)
 
     def remove(self, key: str) -> bool:
         entry = self._entries.pop(key, None)
@@ -130,7 +150,7 @@ class MemoryKeyspace:
     def expire_some(self, limit: int = 20) -> None:
         """Delete up to ``limit`` expired keys nobody reads, as Redis's active expiry does."""
         now = self.clock()
-        while limit and self._expiring and self._expiring[0][0] <= now:
+        while limit and self._expiring and self._expiring[0][0] < now:
             _, seq, key = heapq.heappop(self._expiring)
             entry = self._entries.get(key)
             if entry is not None and entry.seq == seq:
@@ -138,14 +158,18 @@ class MemoryKeyspace:
             limit -= 1
 
     # -- pub/sub ----------------------------------------------------------
-    def attach(self, channel: str, connection: int, queue: asyncio.Queue[bytes]) -> bool:
+    def attach(
+        self, channel: str, connection: int, queue: asyncio.Queue[bytes | BaseException]
+    ) -> bool:
         """Register a subscription; true when ``connection`` was not yet on ``channel``."""
         connections = self._channels.setdefault(channel, {})
         queues = connections.setdefault(connection, [])
         queues.append(queue)
         return len(queues) == 1
 
-    def detach(self, channel: str, connection: int, queue: asyncio.Queue[bytes]) -> None:
+    def detach(
+        self, channel: str, connection: int, queue: asyncio.Queue[bytes | BaseException]
+    ) -> None:
         connections = self._channels.get(channel, {})
         queues = connections.get(connection, [])
         if queue in queues:
@@ -154,6 +178,15 @@ class MemoryKeyspace:
             connections.pop(connection, None)
         if not connections:
             self._channels.pop(channel, None)
+
+    def detach_connection(self, connection: int) -> list[asyncio.Queue[bytes | BaseException]]:
+        """Drop every subscription of ``connection``; their queues."""
+        queues: list[asyncio.Queue[bytes | BaseException]] = []
+        for channel in list(self._channels):
+            queues += self._channels[channel].pop(connection, [])
+            if not self._channels[channel]:
+                del self._channels[channel]
+        return queues
 
     def subscriptions_of(self, connection: int) -> int:
         return sum(len(connections.get(connection, ())) for connections in self._channels.values())
@@ -170,18 +203,18 @@ class _MemorySubscription:
     def __init__(self, backend: MemoryBackend, channel: str) -> None:
         self._backend = backend
         self._channel = channel
-        self._queue: asyncio.Queue[bytes] = asyncio.Queue()
+        self._queue: asyncio.Queue[bytes | BaseException] = asyncio.Queue()
         self._entered = False
 
     async def __aenter__(self) -> _MemorySubscription:
         self._backend._check_open()
-        self._backend.keyspace.attach(self._channel, id(self._backend), self._queue)
+        self._backend.keyspace.attach(self._channel, self._backend.connection, self._queue)
         self._entered = True
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
         if self._entered:
-            self._backend.keyspace.detach(self._channel, id(self._backend), self._queue)
+            self._backend.keyspace.detach(self._channel, self._backend.connection, self._queue)
             self._entered = False
 
     def __aiter__(self) -> _MemorySubscription:
@@ -190,7 +223,10 @@ class _MemorySubscription:
     async def __anext__(self) -> bytes:
         if not self._entered:
             raise StoreClosedError("the subscription is not active (use 'async with')")
-        return await self._queue.get()
+        item = await self._queue.get()
+        if isinstance(item, BaseException):
+            raise item
+        return item
 
 
 @dataclass
@@ -199,12 +235,15 @@ class MemoryBackend:
 
     keyspace: MemoryKeyspace
     url: str = "memory://"
+    #: This backend's "connection" to the keyspace, unique in the process
+    #: (``id()`` could be reused by a later backend after this one is gone).
+    connection: int = field(default_factory=lambda: next(_connections), init=False)
     _closed: bool = field(default=False, init=False)
 
     @property
     def subscription_count(self) -> int:
         """Open subscriptions made through this backend."""
-        return self.keyspace.subscriptions_of(id(self))
+        return self.keyspace.subscriptions_of(self.connection)
 
     def _check_open(self) -> None:
         if self._closed:
@@ -336,7 +375,11 @@ class MemoryBackend:
         return MemoryKeyIndex(self, keys)
 
     async def aclose(self) -> None:
+        """Close; open subscriptions end as a closed Redis connection's would."""
         self._closed = True
+        closed = StoreClosedError("the store was closed")
+        for queue in self.keyspace.detach_connection(self.connection):
+            queue.put_nowait(closed)
 
 
 # -- the key index --------------------------------------------------------------------------
@@ -380,12 +423,12 @@ class _SortedIndex:
             self.expiring.remove((old, member))
 
     def expired(self, now: int, limit: int) -> list[bytes]:
-        """Up to ``limit`` members whose key has expired (expiry <= now, as in the keyspace)."""
-        below = self.expiring.irange(None, (now + 1,), inclusive=(True, False))
+        """Up to ``limit`` members whose key has expired (expiry < now, as in the keyspace)."""
+        below = self.expiring.irange(None, (now,), inclusive=(True, False))
         return [member for _, member in itertools.islice(below, limit)]
 
     def expired_count(self, now: int) -> int:
-        count: int = self.expiring.bisect_left((now + 1,))
+        count: int = self.expiring.bisect_left((now,))
         return count
 
 
@@ -499,7 +542,7 @@ class MemoryKeyIndex:
         live: list[str] = []
         for member in members:
             expire_at = sets.expire_at.get(member)
-            if expire_at is not None and expire_at <= now:
+            if expire_at is not None and expire_at < now:
                 sets.discard(member)
             else:
                 live.append(_member_text(member))
@@ -526,7 +569,7 @@ class MemoryKeyIndex:
         indexed = sets is not None and member in sets.names
         expiry = None if sets is None else sets.expire_at.get(member)
         if entry is None:
-            merely_expired = expiry is not None and expiry <= now
+            merely_expired = expiry is not None and expiry < now
             if indexed and not merely_expired:
                 return IndexStatus.STALE_IN_INDEX
             return IndexStatus.CONSISTENT
