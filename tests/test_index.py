@@ -517,3 +517,17 @@ async def test_no_slow_command_on_a_100k_tenant(
 
         slow = debug_client.slowlog_get(128)
         assert slow == [], slow
+
+
+async def test_a_store_without_the_index_clears_the_index_too(open_tenant: OpenTenant) -> None:
+    """``tenantkv clear`` without ``?index=1`` on an indexed tenant: no ghost keys after."""
+    indexed = await open_tenant()
+    plain = await open_tenant(indexed.tenant, index=False)
+    await indexed.set_many({f"k{i}": i for i in range(30)})
+    await indexed.set("ttl", 1, ttl_ms=60_000)
+    assert await plain.clear() == 31
+    assert await indexed.keys() == []
+    assert await indexed.count_keys() == 0
+    assert (await indexed.verify_index()).drift == 0
+    await indexed.set("again", 1)
+    assert await indexed.keys() == ["again"]

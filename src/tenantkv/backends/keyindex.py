@@ -170,6 +170,10 @@ class KeyIndex(KeyWriter, Protocol):
         """Like :meth:`check`, and make every inconsistent entry match its key."""
         ...
 
+    async def drop(self) -> None:
+        """Delete the index itself (its sorted sets), leaving the data alone."""
+        ...
+
 
 @runtime_checkable
 class IndexingBackend(Protocol):

@@ -460,6 +460,10 @@ class MemoryKeyIndex:
     def _sets(self) -> _SortedIndex | None:
         return self._keyspace.indexes.get(self._keys.index)
 
+    async def drop(self) -> None:
+        self._backend._check_open()
+        self._keyspace.indexes.pop(self._keys.index, None)
+
     def _drop_if_empty(self, sets: _SortedIndex) -> None:
         # An empty sorted set is no key at all in Redis.
         if not sets.names:

@@ -206,6 +206,11 @@ class RedisKeyIndex:
         reply = await self._run("count", "ZREM", [], [count])
         return int(reply[0])
 
+    async def drop(self) -> None:
+        # UNLINK frees a large sorted set in the background, without blocking.
+        with self._errors("UNLINK"):
+            await self._client.unlink(self._keys.index, self._keys.expiry)
+
     async def _check(self, mode: str, keys: Sequence[str]) -> list[IndexStatus]:
         statuses: list[IndexStatus] = []
         for start in range(0, len(keys), CHECK_BATCH):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 from ..backends.base import Backend
+from ..backends.keyindex import IndexingBackend, shard_index_keys
 from ..namespace import Namespace
 
 __all__ = ["ScanEnumerator"]
@@ -43,9 +44,18 @@ class ScanEnumerator:
         return total
 
     async def clear(self, count: int) -> int:
+        """Delete every key of the tenant; and the tenant's key index, if it has one.
+
+        A store opened without the index may clear a tenant that stores opened
+        with it wrote: left alone, the index would keep listing the deleted
+        keys to them. The number returned counts data keys only.
+        """
         deleted = 0
         # Deleting while walking is safe: SCAN still returns every key that
         # stays present, and each page is at most about ``count`` keys.
         async for page in self._backend.scan(self._namespace.match("*"), count):
             deleted += await self._backend.unlink(page)
+        if isinstance(self._backend, IndexingBackend):
+            for keys in shard_index_keys(self._namespace):
+                await self._backend.key_index(keys).drop()
         return deleted
