@@ -49,6 +49,9 @@ async def test_wrong_password_is_a_backend_error_without_the_password() -> None:
         with pytest.raises(tenantkv.BackendError) as info:
             await tenantkv.open_store(url, tenant=new_tenant())
         assert "wrong-pw" not in str(info.value)
+        assert "refused the credentials" in str(info.value)
+        with pytest.raises(tenantkv.BackendError, match="refused the credentials"):
+            await tenantkv.open_store(server.url, tenant=new_tenant())  # no password at all
 
 
 async def test_open_subscription_raises_when_the_server_dies() -> None:

@@ -125,6 +125,10 @@ def translate_errors(url: str, command: str) -> Iterator[None]:
     """Turn redis-py's exceptions into tenantkv's, naming ``url`` (already redacted)."""
     try:
         yield
+    except rexc.AuthenticationError as exc:  # a ConnectionError to redis-py, but not "unreachable"
+        raise BackendUnavailableError(
+            f"{command} failed: {url} refused the credentials: {exc}", url=url, command=command
+        ) from exc
     except (rexc.ConnectionError, rexc.TimeoutError, OSError) as exc:
         raise BackendUnavailableError(
             f"{command} failed: cannot reach {url}: {exc}", url=url, command=command
