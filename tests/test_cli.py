@@ -9,6 +9,7 @@ and an untouched server; the load tests run in their quick shapes (see
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import select
 import signal
@@ -17,6 +18,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner, Result
@@ -303,16 +305,27 @@ def big_server() -> Iterator[RedisServer]:
         yield srv
 
 
-def interrupt_cli(server: RedisServer, *args: str) -> subprocess.CompletedProcess[str]:
-    """Run the real console entry point; send SIGINT once it is talking to ``server``."""
+@contextlib.contextmanager
+def cli_process(*args: str, **popen: Any) -> Iterator[subprocess.Popen[Any]]:
+    """The real console entry point as a child process, killed if it is still running after."""
     code = "from tenantkv.cli.app import main; main()"
     proc = subprocess.Popen(
         [sys.executable, "-c", code, *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        text=True,
+        **popen,
     )
     try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+
+
+def interrupt_cli(server: RedisServer, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run the CLI; send SIGINT once it is talking to ``server``."""
+    with cli_process(*args, text=True) as proc:
         with server.client() as client:
             deadline = time.monotonic() + 30
             # Our own connection is one client; the command's is the other.
@@ -321,10 +334,6 @@ def interrupt_cli(server: RedisServer, *args: str) -> subprocess.CompletedProces
                 time.sleep(0.005)
         proc.send_signal(signal.SIGINT)
         stdout, stderr = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
     return subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
 
 
@@ -353,16 +362,9 @@ def test_ctrl_c_exits_130(big_server: RedisServer, args: list[str], attempt: int
 
 
 def test_ctrl_c_at_the_clear_prompt_exits_130_and_deletes_nothing(big_server: RedisServer) -> None:
-    code = "from tenantkv.cli.app import main; main()"
     args = ["clear", "--url", big_server.url, "-t", BIG_TENANT]
-    proc = subprocess.Popen(
-        [sys.executable, "-c", code, *args],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    assert proc.stderr is not None
-    try:
+    with cli_process(*args, stdin=subprocess.PIPE) as proc:
+        assert proc.stderr is not None
         seen = b""
         deadline = time.monotonic() + 30
         while b"Delete all" not in seen:  # the question, without a newline
@@ -372,10 +374,6 @@ def test_ctrl_c_at_the_clear_prompt_exits_130_and_deletes_nothing(big_server: Re
                 seen += os.read(proc.stderr.fileno(), 4096)
         proc.send_signal(signal.SIGINT)
         stdout, stderr = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
     assert proc.returncode == 130, (seen + stderr).decode()
     assert (seen + stderr).decode().rstrip().endswith("error: interrupted")
     assert stdout.strip() == b""  # (click prompts with input(" "))
