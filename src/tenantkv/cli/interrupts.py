@@ -7,10 +7,10 @@ can swallow a cancellation that races with a reply, so the command then ran
 to the end and exited 0 as if nobody had pressed Ctrl-C.
 
 :func:`run` installs its own SIGINT handler instead: the first SIGINT is
-recorded and cancels the main task (with ``insist``, again every 50 ms until
-it ends, so that a clear stops after the page in flight even when one
-cancellation was swallowed); a second one raises ``KeyboardInterrupt`` at once, like Python's
-default. When the loop is done, a recorded SIGINT raises ``KeyboardInterrupt``
+recorded and cancels the main task (the library's loops notice a cancellation
+even when redis-py swallowed it, see :mod:`tenantkv.cancellation`, so a clear
+stops after the batch in flight); a second one raises ``KeyboardInterrupt`` at
+once, like Python's default. When the loop is done, a recorded SIGINT raises ``KeyboardInterrupt``
 whatever the task returned, which :func:`~tenantkv.cli.errors.reported_errors`
 reports as ``error: interrupted`` with exit status 130.
 """
@@ -30,8 +30,6 @@ __all__ = ["SigintRecord", "recording_sigint", "run"]
 
 T = TypeVar("T")
 
-_RECANCEL_S = 0.05
-
 
 @dataclass
 class SigintRecord:
@@ -44,14 +42,8 @@ def _in_main_thread() -> bool:
     return threading.current_thread() is threading.main_thread()
 
 
-def run(main: Coroutine[Any, Any, T], *, insist: bool = False) -> T:
-    """``asyncio.run(main)``, but any SIGINT meanwhile ends in ``KeyboardInterrupt``.
-
-    With ``insist``, the first SIGINT cancels the task again every 50 ms until it
-    ends: right for work with nothing to clean up (a listing, a clear), wrong
-    for a coroutine whose ``finally`` must finish (the load test deletes what
-    it wrote), which gets one cancellation.
-    """
+def run(main: Coroutine[Any, Any, T]) -> T:
+    """``asyncio.run(main)``, but any SIGINT meanwhile ends in ``KeyboardInterrupt``."""
     if not _in_main_thread():  # signals reach the main thread only
         return asyncio.run(main)
     task: asyncio.Task[T] | None = None
@@ -63,17 +55,9 @@ def run(main: Coroutine[Any, Any, T], *, insist: bool = False) -> T:
         presses += 1
         if presses > 1:
             raise KeyboardInterrupt  # pressed again: stop now, like Python's default
-        if loop is not None:
-            # Also wakes the loop if it is blocked in select().
-            loop.call_soon_threadsafe(cancel_until_done)
-
-    def cancel_until_done() -> None:
-        # With insist, asked again every 50 ms: a cancellation swallowed inside
-        # redis-py is delivered anew at the next await.
         if loop is not None and task is not None and not task.done():
-            task.cancel()
-            if insist:
-                loop.call_later(_RECANCEL_S, cancel_until_done)
+            # Also wakes the loop if it is blocked in select().
+            loop.call_soon_threadsafe(task.cancel)
 
     async def watched() -> T:
         nonlocal task

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 from ..backends.base import Backend
 from ..backends.keyindex import IndexStatus, KeyIndex
+from ..cancellation import CancellationCheck
 from ..fanout import gather_limited
 from ..glob import compile_glob, literal_prefix
 from ..namespace import Namespace
@@ -150,7 +151,9 @@ class IndexEnumerator:
     async def _walk(index: KeyIndex, prefix: str, count: int) -> AsyncIterator[list[str]]:
         """Every live entry of one shard's index starting with ``prefix``, ``count`` per call."""
         after: str | None = None
+        cancelled = CancellationCheck()
         while True:
+            cancelled()
             chunk = await index.chunk(prefix, after, count)
             if chunk.keys:
                 yield chunk.keys
@@ -165,7 +168,9 @@ class IndexEnumerator:
         concurrently, and yields them: at most one chunk per shard is held.
         """
         resume: dict[int, str | None] = dict.fromkeys(range(len(self._indexes)))
+        cancelled = CancellationCheck()
         while resume:
+            cancelled()
             shards = list(resume)
             chunks = await gather_limited(
                 self._indexes[shard].chunk(prefix, resume[shard], count) for shard in shards
@@ -215,7 +220,9 @@ class IndexEnumerator:
         async def clear_shard(index: KeyIndex) -> int:
             deleted = 0
             key_prefix = index.keys.key_prefix
+            cancelled = CancellationCheck()
             async for keys in self._walk(index, "", count):
+                cancelled()
                 deleted += await index.unlink([key_prefix + k for k in keys])
             return deleted
 
@@ -226,7 +233,9 @@ class IndexEnumerator:
 
         async def prune_shard(index: KeyIndex) -> int:
             pruned = 0
+            cancelled = CancellationCheck()
             while True:
+                cancelled()
                 removed = await index.prune(count)
                 pruned += removed
                 if removed < count:
@@ -260,7 +269,9 @@ class IndexEnumerator:
         # entries with the wrong expiry. One SCAN covers every shard (a
         # per-shard SCAN would walk the whole keyspace once per shard on a
         # single server and on Redis < 7.4).
+        cancelled = CancellationCheck()
         async for page in self._backend.scan(namespace.match("*"), count):
+            cancelled()
             groups: dict[int, list[str]] = {}
             for key in page:
                 shard = namespace.physical_shard(key)

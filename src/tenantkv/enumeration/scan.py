@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 
 from ..backends.base import Backend
 from ..backends.keyindex import IndexingBackend, shard_index_keys
+from ..cancellation import CancellationCheck
 from ..namespace import Namespace
 
 __all__ = ["ScanEnumerator"]
@@ -31,7 +32,9 @@ class ScanEnumerator:
     async def batches(self, pattern: str, count: int) -> AsyncIterator[list[str]]:
         seen: set[str] = set()
         relative = self._namespace.relative
+        cancelled = CancellationCheck()
         async for page in self._backend.scan(self._namespace.match(pattern), count):
+            cancelled()
             fresh = [key for key in dict.fromkeys(page) if key not in seen]
             if fresh:
                 seen.update(fresh)
@@ -51,9 +54,11 @@ class ScanEnumerator:
         keys to them. The number returned counts data keys only.
         """
         deleted = 0
+        cancelled = CancellationCheck()
         # Deleting while walking is safe: SCAN still returns every key that
         # stays present, and each page is at most about ``count`` keys.
         async for page in self._backend.scan(self._namespace.match("*"), count):
+            cancelled()
             deleted += await self._backend.unlink(page)
         if isinstance(self._backend, IndexingBackend):
             for keys in shard_index_keys(self._namespace):
