@@ -188,14 +188,18 @@ async def test_list_keeps_ttl_of_existing_key(store: TenantStore) -> None:
 async def test_wrong_type_is_a_clear_error(store: TenantStore) -> None:
     await store.list_push("l", 1)
     await store.set("v", 1)
-    with pytest.raises(tenantkv.WrongTypeError):
+    with pytest.raises(tenantkv.WrongTypeError) as info:
         await store.get("l")
-    with pytest.raises(tenantkv.WrongTypeError):
+    assert info.value.command == "GET"
+    with pytest.raises(tenantkv.WrongTypeError) as info:
         await store.list_push("v", 2)
-    with pytest.raises(tenantkv.WrongTypeError):
+    assert info.value.command == "RPUSH"
+    with pytest.raises(tenantkv.WrongTypeError) as info:
         await store.list_range("v", 0, -1)
-    with pytest.raises(tenantkv.WrongTypeError):
+    assert info.value.command == "LRANGE"
+    with pytest.raises(tenantkv.WrongTypeError) as info:
         await store.list_length("v")
+    assert info.value.command == "LLEN"
     assert await store.get("v") == 1
     assert await store.list_get_all("l") == [1]
     # SET replaces any kind of value, as in Redis.

@@ -249,22 +249,26 @@ class MemoryBackend:
         if self._closed:
             raise StoreClosedError(f"the backend for {self.url} is closed")
 
-    def _value(self, key: str) -> bytes | None:
+    def _value(self, key: str, command: str) -> bytes | None:
         self._check_open()
         entry = self.keyspace.lookup(key)
         if entry is None:
             return None
         if not isinstance(entry.value, bytes):
-            raise WrongTypeError(f"key {key!r} holds a list, not a value", url=self.url)
+            raise WrongTypeError(
+                f"{command}: key {key!r} holds a list, not a value", url=self.url, command=command
+            )
         return entry.value
 
-    def _list(self, key: str) -> deque[bytes] | None:
+    def _list(self, key: str, command: str) -> deque[bytes] | None:
         self._check_open()
         entry = self.keyspace.lookup(key)
         if entry is None:
             return None
         if isinstance(entry.value, bytes):
-            raise WrongTypeError(f"key {key!r} holds a value, not a list", url=self.url)
+            raise WrongTypeError(
+                f"{command}: key {key!r} holds a value, not a list", url=self.url, command=command
+            )
         return entry.value
 
     def _expire_at(self, ttl_ms: int | None) -> int | None:
@@ -274,7 +278,7 @@ class MemoryBackend:
         self._check_open()
 
     async def get(self, key: str) -> bytes | None:
-        return self._value(key)
+        return self._value(key, "GET")
 
     async def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
         self._check_open()
@@ -322,7 +326,7 @@ class MemoryBackend:
         return entry.expire_at_ms - self.keyspace.clock()
 
     async def list_push(self, key: str, value: bytes) -> int:
-        items = self._list(key)
+        items = self._list(key, "RPUSH")
         if items is None:
             items = deque()
             self.keyspace.put(key, items, None)
@@ -330,7 +334,7 @@ class MemoryBackend:
         return len(items)
 
     async def list_range(self, key: str, start: int, stop: int) -> list[bytes]:
-        items = self._list(key)
+        items = self._list(key, "LRANGE")
         if items is None:
             return []
         n = len(items)
@@ -341,7 +345,7 @@ class MemoryBackend:
         return list(itertools.islice(items, start, stop + 1))
 
     async def list_length(self, key: str) -> int:
-        items = self._list(key)
+        items = self._list(key, "LLEN")
         return 0 if items is None else len(items)
 
     async def publish(self, channel: str, data: bytes) -> int:
