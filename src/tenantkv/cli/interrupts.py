@@ -2,17 +2,18 @@
 
 ``asyncio.run`` turns the first SIGINT into a cancellation of the main task
 and reports it as ``KeyboardInterrupt`` only if that cancellation comes back
-out of the task. On CPython 3.11 ``asyncio.wait_for`` (used inside redis-py)
-can swallow a cancellation that races with a reply, so the command then ran
-to the end and exited 0 as if nobody had pressed Ctrl-C.
+out of the task. On CPython 3.11 ``asyncio.wait_for`` (used inside redis-py
+when a socket timeout is set) can swallow a cancellation, so a command could
+run to its end and exit 0 as if nobody had pressed Ctrl-C.
 
 :func:`run` installs its own SIGINT handler instead: the first SIGINT is
 recorded and cancels the main task (the library's loops notice a cancellation
 even when redis-py swallowed it, see :mod:`tenantkv.cancellation`, so a clear
 stops after the batch in flight); a second one raises ``KeyboardInterrupt`` at
-once, like Python's default. When the loop is done, a recorded SIGINT raises ``KeyboardInterrupt``
-whatever the task returned, which :func:`~tenantkv.cli.errors.reported_errors`
-reports as ``error: interrupted`` with exit status 130.
+once, like Python's default. When the loop is done, a recorded SIGINT raises
+``KeyboardInterrupt`` whatever the task returned, which
+:func:`~tenantkv.cli.errors.reported_errors` reports as ``error: interrupted``
+with exit status 130.
 """
 
 from __future__ import annotations
