@@ -7,6 +7,11 @@ while the call it wraps has just completed (CPython gh-86296; 3.12 rebuilt
 or Ctrl-C) aimed at a ``clear()`` of many pages was lost most of the time,
 and the clear ran to the end. The task still counts the request
 (:meth:`asyncio.Task.cancelling`), so loops check it between server calls.
+
+A loop sees only requests made after it started: one swallowed before (say,
+while the store was opening) looks the same as cleanup code running under a
+cancellation, which must be left to run. On 3.11 a caller who must stop
+whatever happens cancels again until the task ends (the CLI does).
 """
 
 from __future__ import annotations

@@ -78,7 +78,10 @@ def keys_command(
     """Stream the tenant's keys matching PATTERN, one per line."""
     with reported_errors():
         try:
-            run(ops.stream_keys(_target(url, tenant, prefix), pattern, count, sys.stdout))
+            run(
+                ops.stream_keys(_target(url, tenant, prefix), pattern, count, sys.stdout),
+                insist=True,
+            )
         except BrokenPipeError:
             # The reader went away (e.g. `| head`): stop quietly, like other Unix tools.
             devnull = os.open(os.devnull, os.O_WRONLY)
@@ -96,14 +99,14 @@ def count_command(
 ) -> None:
     """Print how many of the tenant's keys match PATTERN."""
     with reported_errors():
-        typer.echo(run(ops.count_keys(_target(url, tenant, prefix), pattern, count)))
+        typer.echo(run(ops.count_keys(_target(url, tenant, prefix), pattern, count), insist=True))
 
 
 @app.command("stats")
 def stats_command(url: UrlOption, tenant: TenantOption, prefix: PrefixOption = None) -> None:
     """Print the tenant's key count and the store's state."""
     with reported_errors():
-        for name, value in run(ops.tenant_stats(_target(url, tenant, prefix))).items():
+        for name, value in run(ops.tenant_stats(_target(url, tenant, prefix)), insist=True).items():
             typer.echo(f"{name}: {value}")
 
 
@@ -119,12 +122,12 @@ def clear_command(
     with reported_errors():
         target = _target(url, tenant, prefix)
         if not yes:
-            present, where = run(ops.count_for_clearing(target, count))
+            present, where = run(ops.count_for_clearing(target, count), insist=True)
             if present and not _confirm(
                 f"Delete all {present:,} keys of tenant {tenant!r} ({where})?"
             ):
                 raise CLIError("not confirmed; nothing was deleted")
-        typer.echo(f"deleted {run(ops.clear_tenant(target, count))} keys")
+        typer.echo(f"deleted {run(ops.clear_tenant(target, count), insist=True)} keys")
 
 
 def _confirm(question: str) -> bool:
@@ -159,7 +162,7 @@ def reindex_command(
     """Rebuild the tenant's index from a SCAN of its keys, never blocking the server."""
     with reported_errors():
         target = _target(url, tenant, prefix, index=True)
-        report = run(ops.reindex(target, count))
+        report = run(ops.reindex(target, count), insist=True)
         _print_report(report)
         typer.echo(f"repaired {report.drift} inconsistencies")
 
@@ -174,7 +177,7 @@ def verify_index_command(
     """Compare the tenant's index with its keys; exit status 1 when they drifted apart."""
     with reported_errors():
         target = _target(url, tenant, prefix, index=True)
-        report = run(ops.verify_index(target, count))
+        report = run(ops.verify_index(target, count), insist=True)
         _print_report(report)
         if report.drift:
             raise CLIError(

@@ -7,11 +7,12 @@ when a socket timeout is set) can swallow a cancellation, so a command could
 run to its end and exit 0 as if nobody had pressed Ctrl-C.
 
 :func:`run` installs its own SIGINT handler instead: the first SIGINT is
-recorded and cancels the main task (the library's loops notice a cancellation
-even when redis-py swallowed it, see :mod:`tenantkv.cancellation`, so a clear
-stops after the batch in flight); a second one raises ``KeyboardInterrupt`` at
-once, like Python's default. When the loop is done, a recorded SIGINT raises
-``KeyboardInterrupt`` whatever the task returned, which
+recorded and cancels the main task; a second one raises ``KeyboardInterrupt``
+at once, like Python's default. With ``insist``, the task is cancelled again
+every 50 ms until it ends: the library's loops stop at the next cancellation
+they see (:mod:`tenantkv.cancellation`), but one swallowed while the store was
+still opening would be lost before any loop started. When the loop is done, a
+recorded SIGINT raises ``KeyboardInterrupt`` whatever the task returned, which
 :func:`~tenantkv.cli.errors.reported_errors` reports as ``error: interrupted``
 with exit status 130.
 """
@@ -31,6 +32,8 @@ __all__ = ["SigintRecord", "recording_sigint", "run"]
 
 T = TypeVar("T")
 
+_RECANCEL_S = 0.05
+
 
 @dataclass
 class SigintRecord:
@@ -43,8 +46,14 @@ def _in_main_thread() -> bool:
     return threading.current_thread() is threading.main_thread()
 
 
-def run(main: Coroutine[Any, Any, T]) -> T:
-    """``asyncio.run(main)``, but any SIGINT meanwhile ends in ``KeyboardInterrupt``."""
+def run(main: Coroutine[Any, Any, T], *, insist: bool = False) -> T:
+    """``asyncio.run(main)``, but any SIGINT meanwhile ends in ``KeyboardInterrupt``.
+
+    With ``insist``, the first SIGINT cancels the task again every 50 ms until it
+    ends: right for work with nothing to clean up (a listing, a clear), wrong
+    for a coroutine whose ``finally`` must finish (the load test deletes what
+    it wrote), which gets one cancellation.
+    """
     if not _in_main_thread():  # signals reach the main thread only
         return asyncio.run(main)
     task: asyncio.Task[T] | None = None
@@ -56,9 +65,17 @@ def run(main: Coroutine[Any, Any, T]) -> T:
         presses += 1
         if presses > 1:
             raise KeyboardInterrupt  # pressed again: stop now, like Python's default
-        if loop is not None and task is not None and not task.done():
+        if loop is not None:
             # Also wakes the loop if it is blocked in select().
-            loop.call_soon_threadsafe(task.cancel)
+            loop.call_soon_threadsafe(cancel_until_done)
+
+    def cancel_until_done() -> None:
+        # With insist, asked again every 50 ms: a cancellation swallowed inside
+        # redis-py is delivered anew at the next await.
+        if loop is not None and task is not None and not task.done():
+            task.cancel()
+            if insist:
+                loop.call_later(_RECANCEL_S, cancel_until_done)
 
     async def watched() -> T:
         nonlocal task
