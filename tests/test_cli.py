@@ -84,6 +84,29 @@ def test_keys_with_pattern_and_count(seeded: dict[str, str]) -> None:
     assert sorted(result.stdout.splitlines()) == sorted(f"cart:{i}" for i in range(30))
 
 
+def test_keys_prints_any_key() -> None:
+    """Newlines in keys, with --null; bytes that are not UTF-8, as they are.
+
+    A server of its own: the module's server is read back as UTF-8 by other tests.
+    """
+    tenant = "odd-keys"
+    odd = ["line\nbreak", "caf\udce9", "é"]  # "\udce9": the lone byte 0xE9 in Redis
+
+    async def seed(url: str) -> None:
+        async with tenantkv.open_store(url, tenant=tenant) as store:
+            await store.set_many(dict.fromkeys(odd, 1))
+
+    with RedisServer() as own:
+        asyncio.run(seed(own.url))
+        result = invoke("keys", "--url", own.url, "-t", tenant, "--null")
+        plain = invoke("keys", "--url", own.url, "-t", tenant)
+    assert result.exit_code == 0, result.output
+    assert result.stdout_bytes.endswith(b"\0")
+    assert set(result.stdout_bytes.split(b"\0")[:-1]) == {b"line\nbreak", b"caf\xe9", "é".encode()}
+    assert plain.exit_code == 0, plain.output
+    assert b"caf\xe9\n" in plain.stdout_bytes
+
+
 def test_count_and_stats(seeded: dict[str, str]) -> None:
     assert invoke("count", "--url", seeded["url"], "-t", TENANT).stdout.strip() == "150"
     assert invoke("count", "--url", seeded["url"], "-t", TENANT, "order:1*").stdout.strip() == "31"

@@ -74,14 +74,22 @@ def keys_command(
     pattern: PatternArgument = "*",
     count: CountOption = None,
     prefix: PrefixOption = None,
+    null: Annotated[
+        bool,
+        typer.Option(
+            "--null",
+            "-0",
+            help="End each key with a NUL byte instead of a newline (for xargs -0): "
+            "keys may contain newlines.",
+        ),
+    ] = False,
 ) -> None:
-    """Stream the tenant's keys matching PATTERN, one per line."""
+    """Stream the tenant's keys matching PATTERN, one per line (as the bytes Redis holds)."""
+    end = b"\0" if null else b"\n"
+    target = _target(url, tenant, prefix)
     with reported_errors():
         try:
-            run(
-                ops.stream_keys(_target(url, tenant, prefix), pattern, count, sys.stdout),
-                insist=True,
-            )
+            run(ops.stream_keys(target, pattern, count, sys.stdout.buffer, end), insist=True)
         except BrokenPipeError:
             # The reader went away (e.g. `| head`): stop quietly, like other Unix tools.
             devnull = os.open(os.devnull, os.O_WRONLY)

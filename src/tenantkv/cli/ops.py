@@ -7,9 +7,10 @@ enumerate exactly as the library does (SCAN, or the index), never with KEYS.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, TextIO
+from typing import Any, BinaryIO
 
 from ..enumeration.index import IndexReport
+from ..namespace import KEY_ENCODING
 from ..opening import open_store
 from ..store import TenantStore
 
@@ -42,12 +43,19 @@ class StoreTarget:
         return await open_store(self.url, tenant=self.tenant, **options)
 
 
-async def stream_keys(target: StoreTarget, pattern: str, count: int | None, out: TextIO) -> int:
-    """Write the tenant's keys matching ``pattern`` to ``out``, one per line, as they arrive."""
+async def stream_keys(
+    target: StoreTarget, pattern: str, count: int | None, out: BinaryIO, end: bytes = b"\n"
+) -> int:
+    """Write the tenant's keys matching ``pattern`` to ``out`` as they arrive, each followed
+    by ``end``.
+
+    Keys are written as the bytes Redis holds (UTF-8, or whatever another
+    program wrote), so no key fails to print whatever the terminal's encoding.
+    """
     written = 0
     async with await target.open() as store:
         async for key in store.iter_keys(pattern, count=count):
-            out.write(key + "\n")
+            out.write(key.encode(*KEY_ENCODING) + end)
             written += 1
             if written % 1000 == 0:
                 out.flush()
