@@ -209,6 +209,14 @@ def test_loadtest_url_that_is_not_redis_is_bad_input(url: str) -> None:
     assert result.exit_code == 2
 
 
+def test_loadtest_url_with_a_misspelt_option_is_bad_input(server: RedisServer) -> None:
+    url = server.url.replace("redis://", f"redis://:{PASSWORD}@") + "?socket_timout=1"
+    result = invoke("loadtest", "--quick", "--url", url)
+    assert_one_line_error(result, secret=PASSWORD)
+    assert result.exit_code == 2
+    assert "did you mean 'socket_timeout'" in result.stderr
+
+
 def test_loadtest_unreachable_url_hides_the_password() -> None:
     result = invoke("loadtest", "--quick", "--url", closed_port_url())
     assert_one_line_error(result, secret=PASSWORD)

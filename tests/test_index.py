@@ -531,3 +531,21 @@ async def test_a_store_without_the_index_clears_the_index_too(open_tenant: OpenT
     assert (await indexed.verify_index()).drift == 0
     await indexed.set("again", 1)
     assert await indexed.keys() == ["again"]
+
+
+async def test_keys_written_during_a_plain_clear_stay_listed(open_tenant: OpenTenant) -> None:
+    """The plain clear drops the index before it deletes: a key an indexed store writes
+    meanwhile and that survives the clear is never hidden from indexed readers."""
+    indexed = await open_tenant()
+    plain = await open_tenant(indexed.tenant, index=False)
+    await indexed.set_many({f"k{i}": i for i in range(5_000)})
+    clearing = asyncio.create_task(plain.clear(count=50))
+    late = [f"late{i}" for i in range(50)]
+    for key in late:
+        await indexed.set(key, 1)
+        await asyncio.sleep(0)
+    await clearing
+    listed = set(await indexed.keys())
+    surviving = {key for key in late if await indexed.exists(key)}
+    assert surviving <= listed
+    assert not {key for key in listed if key.startswith("k")}  # the old keys are gone

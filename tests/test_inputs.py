@@ -260,6 +260,8 @@ async def test_a_password_in_the_query_is_used_and_never_shown() -> None:
         ("", {"no_such_option": 1}, "unknown option 'no_such_option'"),
         ("?ssl_cert_reqs=none", {}, "use rediss://"),
         ("?topology_wait_ms=5", {}, "redis+cluster://"),
+        ("?single_connection_client=1", {}, "as a keyword"),
+        ("?ssl=true", {}, "use rediss://"),
         ("?encoding=latin-1", {}, "tenantkv sets it itself"),
         ("", {"decode_responses": True}, "tenantkv sets it itself"),
         ("", {"socket_timeout": "abc"}, "must be a number"),
@@ -274,13 +276,26 @@ async def test_bad_redis_options_are_url_errors(
 
 
 @pytest.mark.redis
-@pytest.mark.parametrize("path", ["/x", "/0/1", "/-1"])
+@pytest.mark.parametrize("path", ["/x", "/0/1", "/-1", "/%2F1x"])
 async def test_a_database_that_is_not_a_number_is_a_url_error(
     redis_server: RedisServer, path: str
 ) -> None:
     url = f"redis://127.0.0.1:{redis_server.port}{path}"
     with pytest.raises(tenantkv.InvalidURLError, match="database number"):
         await tenantkv.open_store(url, tenant=new_tenant())
+
+
+@pytest.mark.redis
+@pytest.mark.parametrize(("path", "db"), [("", 0), ("/", 0), ("/0/", 0), ("/%31", 1), ("/2", 2)])
+async def test_database_paths_redis_py_reads(redis_server: RedisServer, path: str, db: int) -> None:
+    url = f"redis://127.0.0.1:{redis_server.port}{path}"
+    tenant = new_tenant()
+    async with tenantkv.open_store(url, tenant=tenant) as store:
+        await store.set("k", 1)
+        with redis_server.client() as client:
+            client.select(db)
+            assert client.exists(store.namespace.key("k")) == 1
+            client.delete(store.namespace.key("k"))
 
 
 def test_parse_url_splits_store_options_from_backend_options() -> None:

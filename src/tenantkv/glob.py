@@ -5,8 +5,10 @@ Redis matches ``KEYS``/``SCAN MATCH`` patterns byte by byte with these rules
 
 - ``*`` any run of bytes, ``?`` exactly one byte;
 - ``[abc]`` one of, ``[^abc]`` none of, ``[a-z]`` a range (ends may be given
-  in either order; bytes compare as signed ``char``), ``\\`` escapes inside a
-  class, ``]`` first closes it;
+  in either order; bytes compare as signed ``char``, as on x86-64 — where
+  ``char`` is unsigned, e.g. ARM64, Redis compares them unsigned and ranges
+  across 0x80 differ), ``\\`` escapes inside a class, ``]`` first closes it;
+- more than 1,000 ``*`` before the last token: no match (Redis's recursion limit);
 - ``\\x`` is the literal ``x``; a trailing lone ``\\`` is literal;
 - an unterminated ``[`` class ends with the pattern.
 
@@ -77,6 +79,11 @@ def _assemble(segments: list[list[bytes]]) -> bytes:
     return b"".join(head) + inner + b".*" + b"".join(last) + b"\\Z"
 
 
+#: Redis gives up (no match) when its matcher recurses deeper than this: once per
+#: ``*`` that is not the pattern's last token.
+_MAX_NESTED_STARS = 1000
+
+
 @lru_cache(maxsize=512)
 def _translate(pattern: bytes) -> re.Pattern[bytes]:
     segments: list[list[bytes]] = [[]]
@@ -118,6 +125,9 @@ def _translate(pattern: bytes) -> re.Pattern[bytes]:
         else:
             out.append(re.escape(pattern[i : i + 1]))
         i += 1
+    nested_stars = len(segments) - 1 - (segments[-1] == [])
+    if nested_stars > _MAX_NESTED_STARS:
+        return re.compile(b"(?!)")
     return re.compile(_assemble(segments), re.DOTALL)
 
 

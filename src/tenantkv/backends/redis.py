@@ -15,7 +15,7 @@ import inspect
 import re
 from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from typing import Any, cast
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 import redis.asyncio as aioredis
 from redis import exceptions as rexc
@@ -79,9 +79,12 @@ _CLIENT_OPTIONS = frozenset(inspect.signature(aioredis.Redis.__init__).parameter
     "unix_socket_path",
     "auto_close_connection_pool",
     "event_dispatcher",
+    "ssl",  # TLS is the scheme's choice: rediss://
     *_OWN_OPTIONS,
 }
 _TLS_OPTIONS = frozenset(name for name in _CLIENT_OPTIONS if name.startswith("ssl"))
+# A URL's query goes to the connection class, which lacks the client's own options.
+_CLIENT_ONLY_OPTIONS = frozenset({"single_connection_client"})
 # Numeric options that redis-py would only reject, with a TypeError, on connecting
 # (as URL query parameters it converts them itself).
 _NUMBER_OPTIONS = frozenset(
@@ -97,21 +100,28 @@ _NUMBER_OPTIONS = frozenset(
 )
 
 
-def check_client_options(names: Iterable[str], *, tls: bool, redacted_url: str) -> None:
-    """Refuse option names redis-py's client does not take (or tenantkv sets itself)."""
+def check_client_options(
+    keywords: Iterable[str], query: Iterable[str], *, tls: bool, redacted_url: str
+) -> None:
+    """Refuse option names (given as keywords, or in the URL's query) that redis-py's
+    client does not take, or that tenantkv sets itself."""
     accepted = _CLIENT_OPTIONS if tls else _CLIENT_OPTIONS - _TLS_OPTIONS
-    for name in names:
+    named = [(name, accepted) for name in keywords]
+    named += [(name, accepted - _CLIENT_ONLY_OPTIONS) for name in query]
+    for name, allowed in named:
         if name in _OWN_OPTIONS:
             raise InvalidURLError(
                 f"option {name!r} is not accepted for {redacted_url}: tenantkv sets it itself"
             )
-        if name not in accepted:
+        if name not in allowed:
             hint = ""
-            if name in _TLS_OPTIONS:
+            if name in _TLS_OPTIONS or name == "ssl":
                 hint = " (a TLS option: use rediss://)"
+            elif name in _CLIENT_ONLY_OPTIONS:
+                hint = " (give it to open_store as a keyword, not in the URL)"
             elif name == "topology_wait_ms":
                 hint = " (a redis+cluster:// option)"
-            elif close := difflib.get_close_matches(name, accepted, n=1):
+            elif close := difflib.get_close_matches(name, allowed, n=1):
                 hint = f" (did you mean {close[0]!r}?)"
             raise InvalidURLError(f"unknown option {name!r} for {redacted_url}{hint}")
 
@@ -380,7 +390,8 @@ class RedisBackend(SingleKeyCommands):
         """
         parts = urlsplit(url)
         check_client_options(
-            [*options, *(name for name, _ in parse_qsl(parts.query, keep_blank_values=True))],
+            options,
+            [name for name, _ in parse_qsl(parts.query, keep_blank_values=True)],
             tls=parts.scheme.lower() == "rediss",
             redacted_url=redacted_url,
         )
@@ -392,7 +403,7 @@ class RedisBackend(SingleKeyCommands):
                 raise InvalidURLError(
                     f"option {name!r} for {redacted_url} must be a number, not {value!r}"
                 )
-        if not re.fullmatch(r"/?[0-9]*", parts.path):
+        if not re.fullmatch(r"/?[0-9]*/?", unquote(parts.path)):
             raise InvalidURLError(
                 f"invalid Redis URL {redacted_url}: the path must be a database number"
             )

@@ -51,8 +51,14 @@ class ScanEnumerator:
 
         A store opened without the index may clear a tenant that stores opened
         with it wrote: left alone, the index would keep listing the deleted
-        keys to them. The number returned counts data keys only.
+        keys to them. The index goes first, so a key an indexed store writes
+        while the SCAN runs keeps its new entry: a live key is never hidden from
+        indexed readers (if the SCAN then deletes that key, its entry outlives
+        it until ``reindex()``). The number returned counts data keys only.
         """
+        if isinstance(self._backend, IndexingBackend):
+            for keys in shard_index_keys(self._namespace):
+                await self._backend.key_index(keys).drop()
         deleted = 0
         cancelled = CancellationCheck()
         # Deleting while walking is safe: SCAN still returns every key that
@@ -60,7 +66,4 @@ class ScanEnumerator:
         async for page in self._backend.scan(self._namespace.match("*"), count):
             cancelled()
             deleted += await self._backend.unlink(page)
-        if isinstance(self._backend, IndexingBackend):
-            for keys in shard_index_keys(self._namespace):
-                await self._backend.key_index(keys).drop()
         return deleted

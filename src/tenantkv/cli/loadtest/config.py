@@ -6,6 +6,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
+from ...backends.redis import check_client_options
 from ...errors import InvalidValueError
 from ...namespace import validate_prefix, validate_shards
 from ...opening import parse_url
@@ -222,6 +223,11 @@ def check_url(url: str) -> str:
         raise bad_input(
             f"--url: the load test chooses the store options itself; remove {given} "
             f"from {parsed.redacted}"
+        )
+    if parsed.scheme in ("redis", "rediss"):
+        # The load test also opens a redis-py client of its own with these options.
+        check_client_options(
+            (), parsed.backend_query, tls=parsed.scheme == "rediss", redacted_url=parsed.redacted
         )
     return parsed.scheme
 
