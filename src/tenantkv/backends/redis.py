@@ -395,7 +395,7 @@ class RedisBackend(SingleKeyCommands):
             tls=parts.scheme.lower() == "rediss",
             redacted_url=redacted_url,
         )
-        for name in _NUMBER_OPTIONS & options.keys():
+        for name in _NUMBER_OPTIONS.intersection(options):
             value = options[name]
             if value is not None and (
                 isinstance(value, bool) or not isinstance(value, int | float)

@@ -220,9 +220,7 @@ class IndexEnumerator:
         async def clear_shard(index: KeyIndex) -> int:
             deleted = 0
             key_prefix = index.keys.key_prefix
-            cancelled = CancellationCheck()
-            async for keys in self._walk(index, "", count):
-                cancelled()
+            async for keys in self._walk(index, "", count):  # the walk checks for cancellation
                 deleted += await index.unlink([key_prefix + k for k in keys])
             return deleted
 

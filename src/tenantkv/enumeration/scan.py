@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from ..backends.base import Backend
 from ..backends.keyindex import IndexingBackend, shard_index_keys
 from ..cancellation import CancellationCheck
+from ..fanout import gather_limited
 from ..namespace import Namespace
 
 __all__ = ["ScanEnumerator"]
@@ -56,9 +57,12 @@ class ScanEnumerator:
         indexed readers (if the SCAN then deletes that key, its entry outlives
         it until ``reindex()``). The number returned counts data keys only.
         """
-        if isinstance(self._backend, IndexingBackend):
-            for keys in shard_index_keys(self._namespace):
-                await self._backend.key_index(keys).drop()
+        backend = self._backend
+        if isinstance(backend, IndexingBackend):
+            # One call per shard's index, side by side (a sharded tenant's are in different slots).
+            await gather_limited(
+                backend.key_index(keys).drop() for keys in shard_index_keys(self._namespace)
+            )
         deleted = 0
         cancelled = CancellationCheck()
         # Deleting while walking is safe: SCAN still returns every key that
