@@ -31,10 +31,10 @@ from typing import Any
 import redis
 
 import tenantkv
-from tenantkv.backends.keyindex import IndexKeys
 from tenantkv.backends.redis import RedisBackend
-from tenantkv.backends.redisindex import RedisKeyIndex
-from tenantkv.localredis import RedisServer
+from tenantkv.backends.redis.index import RedisKeyIndex
+from tenantkv.cli.loadtest.servers import PrivateServer
+from tenantkv.index import IndexKeys
 
 VALUE = {"id": "txn-0000000000", "state": "active", "amount": 1234.5, "note": "x" * 40}
 BATCH = 1000
@@ -175,7 +175,7 @@ def calls(client: redis.Redis, command: str) -> int:
 
 
 async def bench_listing(
-    server: RedisServer, client: redis.Redis, sizes: list[int], repeats: int, index_repeats: int
+    server: PrivateServer, client: redis.Redis, sizes: list[int], repeats: int, index_repeats: int
 ) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     async with (
@@ -281,7 +281,7 @@ def markdown(results: dict[str, Any]) -> str:
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     sizes = [int(s) for s in args.sizes.split(",")]
     extra = ("--enable-debug-command", "yes")
-    with RedisServer(args.redis_server, extra_args=extra) as server, server.client() as client:
+    with PrivateServer(args.redis_server, extra_args=extra) as server, server.client() as client:
         results: dict[str, Any] = {
             "redis_version": server.version,
             "writes": args.writes,

@@ -33,9 +33,8 @@ from typing import Any
 import redis
 
 import tenantkv
-from tenantkv.backends.luascripts import lua_source
-from tenantkv.backends.redisindex import script_source
-from tenantkv.localredis import RedisServer
+from tenantkv.backends.redis.scripts import lua_source, script_source
+from tenantkv.cli.loadtest.servers import PrivateServer
 
 BATCH = 1000
 TTL_MS = 600_000
@@ -93,7 +92,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="write the result here as JSON")
     parser.add_argument("--rounds", type=int, default=60, help="batches per script")
     options = parser.parse_args()
-    with RedisServer() as server, server.client() as client:
+    with PrivateServer() as server, server.client() as client:
         result = run(client, options.rounds)
     print(json.dumps(result, indent=2))
     if options.json is not None:

@@ -17,9 +17,10 @@ from typing import Any
 import pytest
 
 import tenantkv
-from tenantkv.localredis import RedisCluster, RedisServer
 
-#: Server settings for the shared test server: no persistence (localredis adds
+from .servers import FixtureCluster, FixtureServer
+
+#: Server settings for the shared test server: no persistence (the servers add
 #: it), a SLOWLOG that records every command over 10 ms.
 SERVER_ARGS = ("--slowlog-log-slower-than", "10000", "--slowlog-max-len", "1024")
 
@@ -65,15 +66,15 @@ def new_tenant(label: str = "t") -> str:
 
 
 @pytest.fixture(scope="session")
-def redis_server() -> Iterator[RedisServer]:
-    with RedisServer(extra_args=SERVER_ARGS) as server:
+def redis_server() -> Iterator[FixtureServer]:
+    with FixtureServer(extra_args=SERVER_ARGS) as server:
         yield server
 
 
 @pytest.fixture(scope="session")
-def redis_cluster() -> Iterator[RedisCluster]:
+def redis_cluster() -> Iterator[FixtureCluster]:
     """The session's cluster: 3 primaries with 1 replica each. Tests must not break it."""
-    with RedisCluster(3, 1, extra_args=SERVER_ARGS) as cluster:
+    with FixtureCluster(3, 1, extra_args=SERVER_ARGS) as cluster:
         yield cluster
 
 

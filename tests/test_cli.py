@@ -25,9 +25,9 @@ from typer.testing import CliRunner, Result
 
 import tenantkv
 from tenantkv.cli.app import app
-from tenantkv.localredis import RedisServer, free_port
 
 from .cli_checks import assert_one_line_error
+from .servers import FixtureServer, free_port
 
 pytestmark = pytest.mark.redis
 
@@ -37,13 +37,13 @@ PASSWORD = "hunter2-secret"
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[RedisServer]:
-    with RedisServer() as srv:
+def server() -> Iterator[FixtureServer]:
+    with FixtureServer() as srv:
         yield srv
 
 
 @pytest.fixture(scope="module")
-def seeded(server: RedisServer) -> dict[str, str]:
+def seeded(server: FixtureServer) -> dict[str, str]:
     """Tenant ``shop-1`` (index on) with 120 ``order:`` and 30 ``cart:`` keys; ``shop-10`` too."""
 
     async def seed() -> None:
@@ -61,7 +61,7 @@ def invoke(*args: str, input: str | None = None) -> Result:
     return CliRunner().invoke(app, list(args), input=input)
 
 
-def snapshot(server: RedisServer) -> tuple[int, set[str]]:
+def snapshot(server: FixtureServer) -> tuple[int, set[str]]:
     """DBSIZE and every key, by SCAN."""
     with server.client() as client:
         return client.dbsize(), set(client.scan_iter(count=1000))
@@ -96,7 +96,7 @@ def test_keys_prints_any_key() -> None:
         async with tenantkv.open_store(url, tenant=tenant) as store:
             await store.set_many(dict.fromkeys(odd, 1))
 
-    with RedisServer() as own:
+    with FixtureServer() as own:
         asyncio.run(seed(own.url))
         result = invoke("keys", "--url", own.url, "-t", tenant, "--null")
         plain = invoke("keys", "--url", own.url, "-t", tenant)
@@ -117,7 +117,7 @@ def test_count_and_stats(seeded: dict[str, str]) -> None:
     assert f"tenant: {TENANT}" in stats.stdout.splitlines()
 
 
-def test_clear_asks_first_and_deletes_only_the_tenant(server: RedisServer) -> None:
+def test_clear_asks_first_and_deletes_only_the_tenant(server: FixtureServer) -> None:
     async def seed() -> None:
         async with tenantkv.open_store(server.url, tenant="to-clear") as store:
             await store.set_many({f"k{i}": i for i in range(40)})
@@ -138,7 +138,7 @@ def test_clear_asks_first_and_deletes_only_the_tenant(server: RedisServer) -> No
     assert again.stdout.strip() == "deleted 0 keys"
 
 
-def test_verify_index_finds_drift_and_reindex_repairs_it(server: RedisServer) -> None:
+def test_verify_index_finds_drift_and_reindex_repairs_it(server: FixtureServer) -> None:
     async def seed() -> None:
         async with tenantkv.open_store(server.url, tenant="drifty", index=True) as store:
             await store.set_many({f"k{i}": i for i in range(20)})
@@ -178,7 +178,7 @@ def closed_port_url() -> str:
         pytest.param(["loadtest", "--noise", "-1"], id="noise-negative"),
     ],
 )
-def test_loadtest_bad_input(server: RedisServer, args: list[str]) -> None:
+def test_loadtest_bad_input(server: FixtureServer, args: list[str]) -> None:
     before = snapshot(server)
     result = invoke(*args, "--url", server.url)
     assert_one_line_error(result, secret=PASSWORD)
@@ -190,7 +190,7 @@ def test_loadtest_bad_input(server: RedisServer, args: list[str]) -> None:
     "query",
     ["index=1", "shards=4", "count=50", "prefix=other", "index=0&foo=1"],
 )
-def test_loadtest_refuses_store_options_in_its_url(server: RedisServer, query: str) -> None:
+def test_loadtest_refuses_store_options_in_its_url(server: FixtureServer, query: str) -> None:
     """The load test opens plain and indexed stores itself: ?index=1 must not change them."""
     before = snapshot(server)
     url = server.url.replace("redis://", f"redis://:{PASSWORD}@") + "?" + query
@@ -209,7 +209,7 @@ def test_loadtest_url_that_is_not_redis_is_bad_input(url: str) -> None:
     assert result.exit_code == 2
 
 
-def test_loadtest_url_with_a_misspelt_option_is_bad_input(server: RedisServer) -> None:
+def test_loadtest_url_with_a_misspelt_option_is_bad_input(server: FixtureServer) -> None:
     url = server.url.replace("redis://", f"redis://:{PASSWORD}@") + "?socket_timout=1"
     result = invoke("loadtest", "--quick", "--url", url)
     assert_one_line_error(result, secret=PASSWORD)
@@ -249,7 +249,7 @@ def test_ops_unknown_scheme() -> None:
     assert_one_line_error(result, secret=PASSWORD)
 
 
-def test_console_script_has_no_traceback_even_for_usage_errors(server: RedisServer) -> None:
+def test_console_script_has_no_traceback_even_for_usage_errors(server: FixtureServer) -> None:
     """The real entry point (not the test runner) turns typer's usage errors into one line too."""
     code = "from tenantkv.cli.app import main; main()"
     for args in (
@@ -295,7 +295,9 @@ def test_loadtest_help_at_80_columns_shows_every_option_whole() -> None:
     assert "needs 1" not in text  # --shards works with the index too
 
 
-def test_loadtest_refuses_a_nonempty_database(server: RedisServer, seeded: dict[str, str]) -> None:
+def test_loadtest_refuses_a_nonempty_database(
+    server: FixtureServer, seeded: dict[str, str]
+) -> None:
     before = snapshot(server)
     result = invoke("loadtest", "--quick", "--url", server.url)
     assert_one_line_error(result, secret=PASSWORD)
@@ -303,7 +305,7 @@ def test_loadtest_refuses_a_nonempty_database(server: RedisServer, seeded: dict[
     assert snapshot(server) == before
 
 
-def test_loadtest_refuses_its_prefix_in_use(server: RedisServer, seeded: dict[str, str]) -> None:
+def test_loadtest_refuses_its_prefix_in_use(server: FixtureServer, seeded: dict[str, str]) -> None:
     before = snapshot(server)
     result = invoke(
         "loadtest", "--quick", "--url", server.url, "--allow-nonempty", "--prefix", "tkv"
@@ -324,9 +326,9 @@ BIG_KEYS = 20_000
 
 
 @pytest.fixture
-def big_server() -> Iterator[RedisServer]:
+def big_server() -> Iterator[FixtureServer]:
     """A private server whose tenant ``big`` holds 20,000 keys (fresh for each test)."""
-    with RedisServer() as srv:
+    with FixtureServer() as srv:
         with srv.client() as client:
             pipe = client.pipeline(transaction=False)
             namespace = tenantkv.Namespace(BIG_TENANT)
@@ -354,7 +356,7 @@ def cli_process(*args: str, **popen: Any) -> Iterator[subprocess.Popen[Any]]:
             proc.communicate()
 
 
-def interrupt_cli(server: RedisServer, *args: str) -> subprocess.CompletedProcess[str]:
+def interrupt_cli(server: FixtureServer, *args: str) -> subprocess.CompletedProcess[str]:
     """Run the CLI; send SIGINT once it is talking to ``server``."""
     with cli_process(*args, text=True) as proc:
         with server.client() as client:
@@ -377,7 +379,7 @@ def interrupt_cli(server: RedisServer, *args: str) -> subprocess.CompletedProces
     ],
 )
 @pytest.mark.parametrize("attempt", range(3))
-def test_ctrl_c_exits_130(big_server: RedisServer, args: list[str], attempt: int) -> None:
+def test_ctrl_c_exits_130(big_server: FixtureServer, args: list[str], attempt: int) -> None:
     """SIGINT always ends in exit status 130, even when asyncio swallowed the cancellation."""
     command, *options = args
     done = interrupt_cli(big_server, command, "--url", big_server.url, "-t", BIG_TENANT, *options)
@@ -392,7 +394,9 @@ def test_ctrl_c_exits_130(big_server: RedisServer, args: list[str], attempt: int
             assert client.dbsize() > 0
 
 
-def test_ctrl_c_at_the_clear_prompt_exits_130_and_deletes_nothing(big_server: RedisServer) -> None:
+def test_ctrl_c_at_the_clear_prompt_exits_130_and_deletes_nothing(
+    big_server: FixtureServer,
+) -> None:
     args = ["clear", "--url", big_server.url, "-t", BIG_TENANT]
     with cli_process(*args, stdin=subprocess.PIPE) as proc:
         assert proc.stderr is not None

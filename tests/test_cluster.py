@@ -17,19 +17,20 @@ from typing import Any
 import pytest
 
 import tenantkv
-from tenantkv import Namespace, TenantStore
-from tenantkv.backends.cluster import (
+from tenantkv import Namespace, TenantStore, escape_glob
+from tenantkv.backends.redis import RedisClusterBackend
+from tenantkv.backends.redis.topology import (
     CLUSTER_SLOTS,
-    RedisClusterBackend,
     parse_cluster_nodes,
-    parse_cluster_url,
     pinned_slot,
     slot_of,
 )
+from tenantkv.cli.loadtest.servers import find_redis_server
 from tenantkv.glob import compile_glob
-from tenantkv.localredis import RedisCluster, RedisServer, find_redis8_server, find_redis_server
+from tenantkv.urls import split_url
 
 from .conftest import SERVER_ARGS, new_tenant
+from .servers import FixtureCluster, FixtureServer, find_redis8_server
 
 pytestmark = pytest.mark.cluster
 
@@ -53,20 +54,20 @@ def _binary(version: str) -> str:
     return find_redis_server()
 
 
-def new_cluster(version: str) -> RedisCluster:
+def new_cluster(version: str) -> FixtureCluster:
     """A cluster (not started yet: use it in a ``with`` block) of the given server version."""
-    return RedisCluster(3, 1, binary=_binary(version), extra_args=SERVER_ARGS)
+    return FixtureCluster(3, 1, binary=_binary(version), extra_args=SERVER_ARGS)
 
 
 @pytest.fixture(scope="module", params=BINARIES)
-def version_cluster(request: pytest.FixtureRequest) -> Iterator[RedisCluster]:
+def version_cluster(request: pytest.FixtureRequest) -> Iterator[FixtureCluster]:
     """A cluster of this module per server version; tests may fail it over or move slots,
     but must leave it healthy (3 primaries with a replica each)."""
     with new_cluster(request.param) as cluster:
         yield cluster
 
 
-def nodes_view(cluster: RedisCluster) -> list[tuple[str, int, str, list[tuple[int, int]]]]:
+def nodes_view(cluster: FixtureCluster) -> list[tuple[str, int, str, list[tuple[int, int]]]]:
     """(node id, port, primary's id or "-", slot ranges) per node, from a running node."""
     for node in cluster.nodes:
         if not node.running:
@@ -87,23 +88,23 @@ def nodes_view(cluster: RedisCluster) -> list[tuple[str, int, str, list[tuple[in
     raise AssertionError("no node is running")
 
 
-def node_by_port(cluster: RedisCluster, port: int) -> RedisServer:
+def node_by_port(cluster: FixtureCluster, port: int) -> FixtureServer:
     return next(node for node in cluster.nodes if node.port == port)
 
 
-def node_id(node: RedisServer) -> str:
+def node_id(node: FixtureServer) -> str:
     with node.client() as client:
         return str(client.execute_command("CLUSTER", "MYID"))
 
 
-def owner_of(cluster: RedisCluster, slot: int) -> RedisServer:
+def owner_of(cluster: FixtureCluster, slot: int) -> FixtureServer:
     for _, port, _, ranges in nodes_view(cluster):
         if any(lo <= slot <= hi for lo, hi in ranges):
             return node_by_port(cluster, port)
     raise AssertionError(f"slot {slot} has no owner")
 
 
-def replica_of(cluster: RedisCluster, primary: RedisServer) -> RedisServer:
+def replica_of(cluster: FixtureCluster, primary: FixtureServer) -> FixtureServer:
     """The primary's replica, from the primary's own ``ROLE`` (its replication links)."""
     with primary.client() as client:
         reply: Any = client.execute_command("ROLE")
@@ -112,7 +113,7 @@ def replica_of(cluster: RedisCluster, primary: RedisServer) -> RedisServer:
     return node_by_port(cluster, int(reply[2][0][1]))
 
 
-def role(node: RedisServer) -> str:
+def role(node: FixtureServer) -> str:
     with node.client() as client:
         reply: Any = client.execute_command("ROLE")
     return str(reply[0])
@@ -128,14 +129,14 @@ def poll(check: Any, timeout_s: float = 30.0, what: str = "condition") -> None:
         interval = min(interval * 2, 0.2)
 
 
-def scan_calls(node: RedisServer) -> int:
+def scan_calls(node: FixtureServer) -> int:
     with node.client() as client:
         stats: dict[str, Any] = client.info("commandstats")
     entry = stats.get("cmdstat_scan")
     return 0 if entry is None else int(entry["calls"])
 
 
-def tenant_on(cluster: RedisCluster, primary: RedisServer, label: str = "t") -> str:
+def tenant_on(cluster: FixtureCluster, primary: FixtureServer, label: str = "t") -> str:
     """A fresh tenant ID whose slot the given primary owns."""
     ranges = next(r for _, port, _, r in nodes_view(cluster) if port == primary.port)
     while True:
@@ -145,14 +146,14 @@ def tenant_on(cluster: RedisCluster, primary: RedisServer, label: str = "t") -> 
             return tenant
 
 
-def replicate(primary: RedisServer) -> None:
+def replicate(primary: FixtureServer) -> None:
     """Wait until the primary's replica has acknowledged every write so far."""
     with primary.client() as client:
         acked = client.execute_command("WAIT", 1, 10_000)
     assert acked == 1
 
 
-def fail_over(replica: RedisServer, primary: RedisServer, attempts: int = 3) -> None:
+def fail_over(replica: FixtureServer, primary: FixtureServer, attempts: int = 3) -> None:
     """Promote *replica* with ``CLUSTER FAILOVER`` and wait until *primary* follows it.
 
     Redis abandons a manual failover that has not finished in 5 s (a busy
@@ -197,14 +198,20 @@ class PausedEnumeration:
 
 
 def test_parse_cluster_url() -> None:
-    nodes, options = parse_cluster_url(
-        "redis+cluster://us%40er:p%3Ass@h1:7000,h2,[::1]:7002/?socket_timeout=2.5",
-        redacted="x",
-    )
-    assert nodes == [("h1", 7000), ("h2", 6379), ("::1", 7002)]
-    assert options == {"username": "us@er", "password": "p:ss", "socket_timeout": 2.5}
-    _, tls = parse_cluster_url("rediss+cluster://:secret@h:1", redacted="x")
-    assert tls == {"password": "secret", "ssl": True}
+    parsed = split_url("redis+cluster://us%40er:p%3Ass@h1:7000,h2,[::1]:7002/?socket_timeout=2.5")
+    assert parsed.nodes == (("h1", 7000), ("h2", 6379), ("::1", 7002))
+    assert parsed.client_options == {
+        "username": "us@er",
+        "password": "p:ss",
+        "socket_timeout": 2.5,
+    }
+    tls = split_url("rediss+cluster://:secret@h:1")
+    assert tls.client_options == {"password": "secret", "ssl": True}
+    # What the cluster client gets: the same, checked, with tenantkv's own settings.
+    options = tenantkv.parse_url("rediss+cluster://:secret@h:1").client_options
+    assert options["password"] == "secret"
+    assert options["ssl"] is True
+    assert options["decode_responses"] is False
 
 
 @pytest.mark.parametrize(
@@ -218,7 +225,7 @@ def test_parse_cluster_url() -> None:
 )
 def test_bad_cluster_urls_are_rejected(url: str) -> None:
     with pytest.raises(tenantkv.InvalidURLError):
-        parse_cluster_url(url, redacted=url)
+        split_url(url)
 
 
 async def test_open_rejects_bad_url_and_unknown_option_without_password() -> None:
@@ -282,7 +289,7 @@ def test_parse_cluster_nodes() -> None:
 # --------------------------------------------------------------------------- on a healthy cluster
 
 
-async def test_open_from_one_startup_node(redis_cluster: RedisCluster) -> None:
+async def test_open_from_one_startup_node(redis_cluster: FixtureCluster) -> None:
     first = redis_cluster.nodes[0]
     async with tenantkv.open_store(
         f"redis+cluster://127.0.0.1:{first.port}", tenant=new_tenant()
@@ -293,7 +300,7 @@ async def test_open_from_one_startup_node(redis_cluster: RedisCluster) -> None:
 
 
 async def test_keys_spread_over_every_primary_are_all_enumerated(
-    version_cluster: RedisCluster,
+    version_cluster: FixtureCluster,
 ) -> None:
     primaries = version_cluster.primaries()
     assert len(primaries) == 3
@@ -340,7 +347,7 @@ async def test_keys_spread_over_every_primary_are_all_enumerated(
 
 
 async def test_pinned_tenant_is_scanned_on_its_slot_owner_only(
-    version_cluster: RedisCluster,
+    version_cluster: FixtureCluster,
 ) -> None:
     primaries = version_cluster.primaries()
     owner = primaries[1]
@@ -354,7 +361,7 @@ async def test_pinned_tenant_is_scanned_on_its_slot_owner_only(
     assert all(after[n.port] == before[n.port] for n in primaries if n is not owner)
 
 
-async def test_get_many_set_many_unlink_group_keys_by_slot(redis_cluster: RedisCluster) -> None:
+async def test_get_many_set_many_unlink_group_keys_by_slot(redis_cluster: FixtureCluster) -> None:
     async with tenantkv.open_store(redis_cluster.url, tenant=new_tenant()) as store:
         backend = store.backend
         assert isinstance(backend, RedisClusterBackend)
@@ -371,7 +378,7 @@ async def test_get_many_set_many_unlink_group_keys_by_slot(redis_cluster: RedisC
         assert await backend.get_many(keys) == [None] * len(keys)
 
 
-async def test_set_many_is_atomic_per_slot(redis_cluster: RedisCluster) -> None:
+async def test_set_many_is_atomic_per_slot(redis_cluster: FixtureCluster) -> None:
     async with tenantkv.open_store(redis_cluster.url, tenant=new_tenant()) as store:
         await store.set_many({f"k{i}": i for i in range(3000)}, ttl_ms=60_000)
         assert await store.count_keys() == 3000
@@ -381,7 +388,7 @@ async def test_set_many_is_atomic_per_slot(redis_cluster: RedisCluster) -> None:
 
 
 async def test_publish_counts_subscribers_of_other_stores_on_any_node(
-    redis_cluster: RedisCluster,
+    redis_cluster: FixtureCluster,
 ) -> None:
     tenant = new_tenant()
     one_node = redis_cluster.nodes[-1]
@@ -394,7 +401,7 @@ async def test_publish_counts_subscribers_of_other_stores_on_any_node(
         assert await asyncio.wait_for(sub.__anext__(), 5) == {"n": 1}
 
 
-async def test_whole_api_issues_no_keys_on_any_node(redis_cluster: RedisCluster) -> None:
+async def test_whole_api_issues_no_keys_on_any_node(redis_cluster: FixtureCluster) -> None:
     options: dict[str, Any]
     for options in ({}, {"index": True}, {"index": True, "shards": 8}):
         async with tenantkv.open_store(redis_cluster.url, tenant=new_tenant(), **options) as store:
@@ -422,6 +429,11 @@ async def test_whole_api_issues_no_keys_on_any_node(redis_cluster: RedisCluster)
 # --------------------------------------------------------------------------- sharding
 
 
+def shard_matches(namespace: Namespace, pattern: str) -> list[str]:
+    """One ``SCAN MATCH`` pattern per shard, each pinned to that shard's hash slot."""
+    return [escape_glob(namespace.shard_prefix(s)) + pattern for s in range(namespace.shards)]
+
+
 def test_sharded_namespace_layout() -> None:
     plain = Namespace("shop", "app")
     sharded = Namespace("shop", "app", shards=8)
@@ -434,13 +446,13 @@ def test_sharded_namespace_layout() -> None:
     for name in ["k", "a:b", "{x}", "ümlaut", "*"]:
         assert sharded.relative(sharded.key(name)) == name
         assert compile_glob(sharded.match("*"))(sharded.key(name))
-        assert compile_glob(sharded.matches("*")[sharded.shard_of(name)])(sharded.key(name))
+        assert compile_glob(shard_matches(sharded, "*")[sharded.shard_of(name)])(sharded.key(name))
     # Neither layout's pattern reaches the other's keys, nor another tenant's.
     for other in [plain, Namespace("shop.x", "app", 8), Namespace("sho", "app", 8)]:
         for name in ["k", "x", "00}:k"]:
             assert not compile_glob(sharded.match("*"))(other.key(name))
             assert not compile_glob(other.match("*"))(sharded.key(name))
-    assert [pinned_slot(m) for m in sharded.matches("*")] == [
+    assert [pinned_slot(m) for m in shard_matches(sharded, "*")] == [
         slot_of(f"{{shop:{n:02d}}}") for n in range(8)
     ]
     assert pinned_slot(sharded.match("*")) is None  # every shard: every primary is walked
@@ -463,7 +475,7 @@ async def test_shards_option() -> None:
         assert "IndexEnumerator" in repr(store)
 
 
-async def test_sharded_tenant_spreads_over_every_primary(version_cluster: RedisCluster) -> None:
+async def test_sharded_tenant_spreads_over_every_primary(version_cluster: FixtureCluster) -> None:
     primaries = version_cluster.primaries()
     keys = {f"txn:{i}" for i in range(3000)}
     async with tenantkv.open_store(version_cluster.url, tenant=new_tenant(), shards=16) as store:
@@ -495,7 +507,7 @@ TENANT_KEYS = 20_000
 
 @pytest.mark.parametrize("shards", [1, 8])
 async def test_manual_failover_during_enumeration(
-    version_cluster: RedisCluster, shards: int
+    version_cluster: FixtureCluster, shards: int
 ) -> None:
     primary = version_cluster.primaries()[0]
     tenant = tenant_on(version_cluster, primary)
@@ -558,7 +570,12 @@ async def test_killed_primary_during_enumeration(version: str, wait_ms: int) -> 
 
 
 def migrate_slot(
-    cluster: RedisCluster, slot: int, source: RedisServer, target: RedisServer, *, finish: bool
+    cluster: FixtureCluster,
+    slot: int,
+    source: FixtureServer,
+    target: FixtureServer,
+    *,
+    finish: bool,
 ) -> None:
     """Move ``slot`` from ``source`` to ``target`` (as ``redis-cli --cluster reshard`` does).
 
@@ -585,7 +602,7 @@ def migrate_slot(
         finish_migration(cluster, slot, target)
 
 
-def finish_migration(cluster: RedisCluster, slot: int, target: RedisServer) -> None:
+def finish_migration(cluster: FixtureCluster, slot: int, target: FixtureServer) -> None:
     target_id = node_id(target)
     with target.client() as dst:
         dst.execute_command("CLUSTER", "SETSLOT", slot, "NODE", target_id)
@@ -597,13 +614,13 @@ def finish_migration(cluster: RedisCluster, slot: int, target: RedisServer) -> N
     cluster.wait_for_ok(30, primaries=3, replicas=3)
 
 
-def move_remaining_keys(slot: int, source: RedisServer, target: RedisServer) -> None:
+def move_remaining_keys(slot: int, source: FixtureServer, target: FixtureServer) -> None:
     with source.client() as src:
         while batch := src.execute_command("CLUSTER", "GETKEYSINSLOT", slot, 1000):
             src.execute_command("MIGRATE", "127.0.0.1", target.port, "", 0, 10_000, "KEYS", *batch)
 
 
-async def test_slot_migration_during_enumeration(version_cluster: RedisCluster) -> None:
+async def test_slot_migration_during_enumeration(version_cluster: FixtureCluster) -> None:
     primaries = version_cluster.primaries()
     source, target = primaries[0], primaries[1]
     tenant = tenant_on(version_cluster, source)
@@ -623,7 +640,7 @@ async def test_slot_migration_during_enumeration(version_cluster: RedisCluster) 
 
 
 async def test_enumeration_during_an_unfinished_migration_raises(
-    version_cluster: RedisCluster,
+    version_cluster: FixtureCluster,
 ) -> None:
     primaries = version_cluster.primaries()
     source, target = primaries[2], primaries[0]
@@ -649,12 +666,12 @@ async def test_enumeration_during_an_unfinished_migration_raises(
         assert sorted(await store.keys()) == sorted(keys)
 
 
-def test_every_slot_is_covered_by_the_session_cluster(redis_cluster: RedisCluster) -> None:
+def test_every_slot_is_covered_by_the_session_cluster(redis_cluster: FixtureCluster) -> None:
     covered = sum(hi - lo + 1 for _, _, _, ranges in nodes_view(redis_cluster) for lo, hi in ranges)
     assert covered == CLUSTER_SLOTS
 
 
-async def test_indexed_writes_reload_scripts_the_nodes_lost(redis_cluster: RedisCluster) -> None:
+async def test_indexed_writes_reload_scripts_the_nodes_lost(redis_cluster: FixtureCluster) -> None:
     """A primary without the index scripts (new after a failover, restarted, flushed) gets them."""
     async with tenantkv.open_store(
         redis_cluster.url, tenant=new_tenant(), index=True, shards=4

@@ -10,9 +10,9 @@ import redis
 
 import tenantkv
 from tenantkv import TenantStore
-from tenantkv.localredis import RedisServer
 
 from .conftest import OpenTenant, new_tenant
+from .servers import FixtureServer
 
 
 def command_calls(client: redis.Redis, command: str) -> int:
@@ -22,9 +22,9 @@ def command_calls(client: redis.Redis, command: str) -> int:
 
 
 @pytest.fixture
-def fresh_server() -> Iterator[RedisServer]:
+def fresh_server() -> Iterator[FixtureServer]:
     """A private server of its own, for assertions about server-wide counters."""
-    with RedisServer(
+    with FixtureServer(
         extra_args=("--slowlog-log-slower-than", "10000", "--enable-debug-command", "local")
     ) as server:
         yield server
@@ -86,7 +86,7 @@ async def test_keys_present_throughout_are_found_under_concurrent_writes(
 
 
 @pytest.mark.redis
-async def test_whole_api_never_issues_keys_or_flush(fresh_server: RedisServer) -> None:
+async def test_whole_api_never_issues_keys_or_flush(fresh_server: FixtureServer) -> None:
     client = fresh_server.client()
     async with tenantkv.open_store(fresh_server.url, tenant=new_tenant()) as store:
         await store.set("a", 1, ttl_ms=10_000)
@@ -119,7 +119,7 @@ async def test_whole_api_never_issues_keys_or_flush(fresh_server: RedisServer) -
 @pytest.mark.redis
 @pytest.mark.parametrize(("total", "count"), [(5000, 100), (5000, 1000), (2000, 10)])
 async def test_iter_keys_issues_about_total_over_count_scans(
-    fresh_server: RedisServer, total: int, count: int
+    fresh_server: FixtureServer, total: int, count: int
 ) -> None:
     client = fresh_server.client()
     async with tenantkv.open_store(fresh_server.url, tenant=new_tenant()) as store:
@@ -136,7 +136,7 @@ async def test_iter_keys_issues_about_total_over_count_scans(
 @pytest.mark.redis
 @pytest.mark.slow
 async def test_no_command_over_10ms_listing_counting_clearing_100k_keys(
-    fresh_server: RedisServer,
+    fresh_server: FixtureServer,
 ) -> None:
     client = fresh_server.client()
     async with tenantkv.open_store(fresh_server.url, tenant=new_tenant()) as store:
@@ -161,7 +161,7 @@ async def test_a_cancelled_clear_stops(index: bool) -> None:
     """With a socket_timeout, redis-py sends through asyncio.wait_for, which on Python 3.11
     often swallows a cancellation; a clear of many pages must stop anyway."""
     total = 20_000
-    with RedisServer() as server, server.client() as client:
+    with FixtureServer() as server, server.client() as client:
         async with tenantkv.open_store(
             server.url, tenant=new_tenant(), index=index, socket_timeout=5
         ) as store:

@@ -21,13 +21,12 @@ import redis
 
 import tenantkv
 from tenantkv import TenantStore
-from tenantkv.backends.cluster import RedisClusterBackend
-from tenantkv.backends.keyindex import prefix_successor, shard_index_keys
 from tenantkv.backends.memory import MemoryBackend, MemoryKeyspace
-from tenantkv.backends.redis import RedisBackend
-from tenantkv.localredis import RedisServer
+from tenantkv.backends.redis import RedisBackend, RedisClusterBackend
+from tenantkv.index import prefix_successor, shard_index_keys
 
 from .conftest import SERVER_ARGS, STORE_KINDS, OpenTenant, StoreKind, new_tenant
+from .servers import FixtureServer
 from .test_contract import eventually
 
 INDEX_KINDS = [kind for kind in STORE_KINDS if kind.options.get("index")]
@@ -41,10 +40,10 @@ def store_kind(request: pytest.FixtureRequest) -> StoreKind:
 
 
 @pytest.fixture(scope="module")
-def debug_server() -> Iterator[RedisServer]:
+def debug_server() -> Iterator[FixtureServer]:
     """A private server this module may reconfigure (DEBUG, CONFIG RESETSTAT, SLOWLOG)."""
     args = (*SERVER_ARGS, "--enable-debug-command", "yes")
-    with RedisServer(extra_args=args) as server:
+    with FixtureServer(extra_args=args) as server:
         yield server
 
 
@@ -54,7 +53,7 @@ def debug(client: redis.Redis, *args: str | int) -> Any:
 
 
 @pytest.fixture
-def debug_client(debug_server: RedisServer) -> Iterator[redis.Redis]:
+def debug_client(debug_server: FixtureServer) -> Iterator[redis.Redis]:
     with debug_server.client() as client:
         debug(client, "SET-ACTIVE-EXPIRE", "1")
         yield client
@@ -325,7 +324,7 @@ async def test_expired_keys_are_not_listed_and_are_pruned_in_memory(shards: int)
 @pytest.mark.redis
 @pytest.mark.parametrize("shards", [1, 4])
 async def test_expired_keys_are_not_listed_without_active_expiry(
-    debug_server: RedisServer, debug_client: redis.Redis, shards: int
+    debug_server: FixtureServer, debug_client: redis.Redis, shards: int
 ) -> None:
     debug(debug_client, "SET-ACTIVE-EXPIRE", "0")
     async with tenantkv.open_store(
@@ -368,7 +367,7 @@ async def test_expired_keys_are_not_listed_without_active_expiry(
 
 @pytest.mark.redis
 async def test_ttl_writes_keep_an_unlisted_index_bounded(
-    debug_server: RedisServer, debug_client: redis.Redis
+    debug_server: FixtureServer, debug_client: redis.Redis
 ) -> None:
     """A tenant that is only written, never listed, does not hoard entries of expired keys.
 
@@ -393,7 +392,7 @@ async def test_ttl_writes_keep_an_unlisted_index_bounded(
 
 @pytest.mark.redis
 async def test_writes_survive_a_server_that_lost_the_scripts(
-    debug_server: RedisServer, debug_client: redis.Redis
+    debug_server: FixtureServer, debug_client: redis.Redis
 ) -> None:
     """After SCRIPT FLUSH (as after a restart or a failover), each write loads its script again."""
     async with tenantkv.open_store(debug_server.url, tenant=new_tenant(), index=True) as store:
@@ -427,7 +426,7 @@ async def test_writes_survive_a_server_that_lost_the_scripts(
 @pytest.mark.redis
 @pytest.mark.parametrize("shards", [1, 4])
 async def test_each_write_is_one_round_trip(
-    debug_server: RedisServer, debug_client: redis.Redis, shards: int
+    debug_server: FixtureServer, debug_client: redis.Redis, shards: int
 ) -> None:
     async with tenantkv.open_store(
         debug_server.url, tenant=new_tenant(), index=True, shards=shards
@@ -454,7 +453,7 @@ async def test_each_write_is_one_round_trip(
 @pytest.mark.redis
 @pytest.mark.parametrize("shards", [1, 4])
 async def test_listing_costs_what_the_tenant_holds(
-    debug_server: RedisServer, debug_client: redis.Redis, shards: int
+    debug_server: FixtureServer, debug_client: redis.Redis, shards: int
 ) -> None:
     debug(debug_client, "POPULATE", 200_000, "other")
     tenant = new_tenant()
@@ -483,7 +482,7 @@ async def test_listing_costs_what_the_tenant_holds(
 @pytest.mark.slow
 @pytest.mark.redis
 async def test_no_slow_command_on_a_100k_tenant(
-    debug_server: RedisServer, debug_client: redis.Redis
+    debug_server: FixtureServer, debug_client: redis.Redis
 ) -> None:
     tenant = new_tenant()
     async with (

@@ -14,10 +14,10 @@ import pytest
 
 import tenantkv
 from tenantkv import TenantStore
-from tenantkv.backends.cluster import RedisClusterBackend, slot_of
-from tenantkv.backends.keyindex import ShardedKeyWriter, shard_index_keys
 from tenantkv.backends.memory import MemoryBackend, MemoryKeyIndex
-from tenantkv.enumeration import IndexEnumerator
+from tenantkv.backends.redis import RedisClusterBackend
+from tenantkv.backends.redis.topology import slot_of
+from tenantkv.index import IndexEnumerator, ShardedKeyWriter, shard_index_keys
 
 from .conftest import STORE_KINDS, StoreKind, new_tenant
 from .test_index import assert_clean, index_sizes, shard_index_sizes

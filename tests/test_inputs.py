@@ -10,10 +10,10 @@ import pytest
 
 import tenantkv
 from tenantkv import TenantStore
-from tenantkv.localredis import RedisServer, free_port
 from tenantkv.opening import parse_url
 
 from .conftest import new_tenant
+from .servers import FixtureServer, free_port
 
 
 async def assert_nothing_written(store: TenantStore) -> None:
@@ -239,7 +239,7 @@ def test_redact_url() -> None:
 
 @pytest.mark.redis
 async def test_a_password_in_the_query_is_used_and_never_shown() -> None:
-    with RedisServer() as server:
+    with FixtureServer() as server:
         with server.client() as client:
             client.config_set("requirepass", "s3cretpw")
         url = f"{server.url}?password=s3cretpw"
@@ -269,7 +269,7 @@ async def test_a_password_in_the_query_is_used_and_never_shown() -> None:
     ],
 )
 async def test_bad_redis_options_are_url_errors(
-    redis_server: RedisServer, query: str, options: dict[str, object], message: str
+    redis_server: FixtureServer, query: str, options: dict[str, object], message: str
 ) -> None:
     with pytest.raises(tenantkv.InvalidURLError, match=re.escape(message)):
         await tenantkv.open_store(redis_server.url + query, tenant=new_tenant(), **options)
@@ -278,7 +278,7 @@ async def test_bad_redis_options_are_url_errors(
 @pytest.mark.redis
 @pytest.mark.parametrize("path", ["/x", "/0/1", "/-1", "/%2F1x"])
 async def test_a_database_that_is_not_a_number_is_a_url_error(
-    redis_server: RedisServer, path: str
+    redis_server: FixtureServer, path: str
 ) -> None:
     url = f"redis://127.0.0.1:{redis_server.port}{path}"
     with pytest.raises(tenantkv.InvalidURLError, match="database number"):
@@ -287,7 +287,9 @@ async def test_a_database_that_is_not_a_number_is_a_url_error(
 
 @pytest.mark.redis
 @pytest.mark.parametrize(("path", "db"), [("", 0), ("/", 0), ("/0/", 0), ("/%31", 1), ("/2", 2)])
-async def test_database_paths_redis_py_reads(redis_server: RedisServer, path: str, db: int) -> None:
+async def test_database_paths_redis_py_reads(
+    redis_server: FixtureServer, path: str, db: int
+) -> None:
     url = f"redis://127.0.0.1:{redis_server.port}{path}"
     tenant = new_tenant()
     async with tenantkv.open_store(url, tenant=tenant) as store:

@@ -27,9 +27,9 @@ from tenantkv.cli.loadtest.results import (
     Scenario,
     ServerView,
 )
-from tenantkv.localredis import RedisCluster, RedisServer, free_port
 
 from .cli_checks import assert_one_line_error
+from .servers import FixtureCluster, FixtureServer, free_port
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -86,13 +86,13 @@ def test_quick_loadtest_on_a_private_server(tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def shared_server() -> Iterator[RedisServer]:
-    with RedisServer() as server:
+def shared_server() -> Iterator[FixtureServer]:
+    with FixtureServer() as server:
         yield server
 
 
 @pytest.mark.redis
-def test_loadtest_leaves_a_shared_database_as_it_found_it(shared_server: RedisServer) -> None:
+def test_loadtest_leaves_a_shared_database_as_it_found_it(shared_server: FixtureServer) -> None:
     with shared_server.client() as client:
         for i in range(300):
             client.set(f"app:user:{i}", i)
@@ -196,7 +196,7 @@ def split(strategies: set[str]) -> tuple[set[str], set[str]]:
 
 @pytest.mark.cluster
 def test_loadtest_on_a_cluster_url_with_a_sharded_tenant(
-    redis_cluster: RedisCluster, tmp_path: Path
+    redis_cluster: FixtureCluster, tmp_path: Path
 ) -> None:
     primaries = redis_cluster.primaries()
 

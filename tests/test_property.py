@@ -18,15 +18,16 @@ from hypothesis import strategies as st
 
 import tenantkv
 from tenantkv.glob import compile_glob
-from tenantkv.localredis import RedisServer
+
+from .servers import FixtureServer
 
 pytestmark = pytest.mark.redis
 
 
 @pytest.fixture(scope="module")
-def property_server() -> Iterator[RedisServer]:
+def property_server() -> Iterator[FixtureServer]:
     """A server of its own: operations with a tiny COUNT walk the whole keyspace."""
-    with RedisServer() as server:
+    with FixtureServer() as server:
         yield server
 
 
@@ -122,7 +123,7 @@ async def run_both(redis_url: str, ops: list[Op]) -> tuple[list[Any], list[Any]]
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(ops=st.lists(operations, min_size=1, max_size=30))
-def test_memory_and_redis_agree(property_server: RedisServer, ops: list[Op]) -> None:
+def test_memory_and_redis_agree(property_server: FixtureServer, ops: list[Op]) -> None:
     on_memory, on_redis = asyncio.run(run_both(property_server.url, ops))
     assert on_memory == on_redis
 
@@ -130,13 +131,13 @@ def test_memory_and_redis_agree(property_server: RedisServer, ops: list[Op]) -> 
 @settings(max_examples=300, deadline=None)
 @given(key=st.text(alphabet=ALPHABET + "xéA5ÿ", min_size=1, max_size=4), pattern=patterns)
 def test_glob_matcher_agrees_with_redis(
-    property_server: RedisServer, key: str, pattern: str
+    property_server: FixtureServer, key: str, pattern: str
 ) -> None:
     """Byte-level check of tenantkv.glob against the server's own matcher."""
     assert redis_matches(property_server, pattern, key) == compile_glob(pattern)(key)
 
 
-def redis_matches(server: RedisServer, pattern: str, key: str) -> bool:
+def redis_matches(server: FixtureServer, pattern: str, key: str) -> bool:
     """Whether Redis's own matcher (SCAN MATCH) selects ``key`` for ``pattern``."""
     client = server.client()
     try:
@@ -179,6 +180,6 @@ def redis_matches(server: RedisServer, pattern: str, key: str) -> bool:
     ids=lambda v: v if len(v) < 20 else f"{v[:12]}...({len(v)})",
 )
 def test_glob_matcher_agrees_with_redis_on_hard_cases(
-    property_server: RedisServer, pattern: str, key: str
+    property_server: FixtureServer, pattern: str, key: str
 ) -> None:
     assert redis_matches(property_server, pattern, key) == compile_glob(pattern)(key)

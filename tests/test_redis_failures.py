@@ -8,20 +8,20 @@ import contextlib
 import pytest
 
 import tenantkv
-from tenantkv.localredis import RedisCluster, RedisServer, free_port
 
 from .conftest import new_tenant
+from .servers import FixtureCluster, FixtureServer, free_port
 
 pytestmark = pytest.mark.redis
 
 
-def require_password(server: RedisServer, password: str) -> None:
+def require_password(server: FixtureServer, password: str) -> None:
     with server.client() as client:
         client.config_set("requirepass", password)
 
 
 async def test_commands_after_the_server_died_raise_unavailable() -> None:
-    server = RedisServer().start()
+    server = FixtureServer().start()
     require_password(server, "hunter2")
     url = f"redis://:hunter2@127.0.0.1:{server.port}/0"
     store = await tenantkv.open_store(url, tenant=new_tenant(), socket_timeout=2)
@@ -43,7 +43,7 @@ async def test_commands_after_the_server_died_raise_unavailable() -> None:
 
 
 async def test_wrong_password_is_a_backend_error_without_the_password() -> None:
-    with RedisServer() as server:
+    with FixtureServer() as server:
         require_password(server, "right")
         url = f"redis://:wrong-pw@127.0.0.1:{server.port}/0"
         with pytest.raises(tenantkv.BackendError) as info:
@@ -55,7 +55,7 @@ async def test_wrong_password_is_a_backend_error_without_the_password() -> None:
 
 
 async def test_open_subscription_raises_when_the_server_dies() -> None:
-    server = RedisServer().start()
+    server = FixtureServer().start()
     store = await tenantkv.open_store(server.url, tenant=new_tenant())
     try:
         async with store.subscribe("ch") as sub:
@@ -70,7 +70,7 @@ async def test_open_subscription_raises_when_the_server_dies() -> None:
 
 
 async def test_subscription_is_gone_from_the_server_after_exit() -> None:
-    with RedisServer() as server:
+    with FixtureServer() as server:
         client = server.client()
         async with tenantkv.open_store(server.url, tenant="t1") as store:
             physical = store.namespace.key("ch")
@@ -88,7 +88,7 @@ async def test_subscription_is_gone_from_the_server_after_exit() -> None:
 @pytest.mark.parametrize("ttl_ms", [None, 60_000], ids=["no-ttl", "ttl"])
 async def test_set_many_refused_for_memory_writes_nothing(index: bool, ttl_ms: int | None) -> None:
     """A set_many the server refuses (maxmemory reached) raises and leaves no partial batch."""
-    with RedisServer() as server, server.client() as client:
+    with FixtureServer() as server, server.client() as client:
         async with tenantkv.open_store(server.url, tenant=new_tenant(), index=index) as store:
             await store.set("before", 1)
             client.config_set("maxmemory-policy", "noeviction")
@@ -111,7 +111,7 @@ async def test_set_many_reaching_maxmemory_midway_is_all_or_none(
     index: bool, ttl_ms: int | None
 ) -> None:
     """The limit falls inside the batch: either all of it is written or none, never a part."""
-    with RedisServer() as server, server.client() as client:
+    with FixtureServer() as server, server.client() as client:
         async with tenantkv.open_store(server.url, tenant=new_tenant(), index=index) as store:
             client.config_set("maxmemory-policy", "noeviction")
             used = int(client.info("memory")["used_memory"])
@@ -136,7 +136,7 @@ async def test_set_many_reaching_maxmemory_midway_is_all_or_none(
 async def test_a_tenant_at_maxmemory_can_still_be_read_and_freed(index: bool) -> None:
     """At maxmemory only writes that grow memory are refused (whole); listing, counting,
     expiring, deleting and clearing still work, so a tenant can free memory."""
-    with RedisServer() as server, server.client() as client:
+    with FixtureServer() as server, server.client() as client:
         async with tenantkv.open_store(server.url, tenant=new_tenant(), index=index) as store:
             await store.set_many({f"k{i}": i for i in range(50)})
             await store.list_push("list", "a")
@@ -176,11 +176,11 @@ async def receive_one(store: tenantkv.TenantStore, channel: str) -> object:
 async def test_connections_the_server_closed_while_idle_are_replaced(topology: str) -> None:
     """A Redis with ``timeout 1`` closes idle connections; the next call must not fail."""
     idle_s = 2.2
-    servers: contextlib.AbstractContextManager[RedisServer | RedisCluster] = (
-        RedisServer() if topology == "server" else RedisCluster(3, 0)
+    servers: contextlib.AbstractContextManager[FixtureServer | FixtureCluster] = (
+        FixtureServer() if topology == "server" else FixtureCluster(3, 0)
     )
     with servers as server:
-        for node in server.nodes if isinstance(server, RedisCluster) else [server]:
+        for node in server.nodes if isinstance(server, FixtureCluster) else [server]:
             with node.client() as client:
                 client.config_set("timeout", 1)
         async with tenantkv.open_store(server.url, tenant=new_tenant(), index=True) as store:
@@ -195,7 +195,7 @@ async def test_connections_the_server_closed_while_idle_are_replaced(topology: s
 
 
 async def test_subscribing_works_again_after_the_server_came_back() -> None:
-    server = RedisServer(port=free_port()).start()  # the same port after a restart
+    server = FixtureServer(port=free_port()).start()  # the same port after a restart
     try:
         async with tenantkv.open_store(server.url, tenant=new_tenant()) as store:
             async with store.subscribe("ch") as sub:

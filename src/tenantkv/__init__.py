@@ -1,12 +1,13 @@
 """tenantkv: a tenant-scoped async key-value store on Redis whose key enumeration never blocks.
 
-Open a store with :func:`open_store`; everything a user needs is re-exported
-here. See README.md for the key layout and the options.
+Open a store with :func:`open_store`; everything a user (and tenantkv's own
+command line) needs is re-exported here. See README.md for the key layout
+and the options.
 """
 
 from __future__ import annotations
 
-from .enumeration import IndexReport
+from .codec import KEY_ENCODING
 from .errors import (
     BackendError,
     BackendUnavailableError,
@@ -24,12 +25,16 @@ from .errors import (
     WrongTypeError,
 )
 from .glob import escape_glob
-from .namespace import TENANT_ALPHABET, Namespace
-from .opening import SCHEMES, open_store, redact_url
-from .store import DEFAULT_COUNT, StoreStats, TenantStore, TenantSubscription
+from .index import IndexReport
+from .namespace import Namespace
+from .opening import open_store, parse_url
+from .store import StoreStats, TenantStore, TenantSubscription
+from .urls import DEFAULT_COUNT, SCHEMES, Scheme, StoreOptions, StoreURL, redact_url, split_url
+from .validation import TENANT_ALPHABET
 
 __all__ = [
     "DEFAULT_COUNT",
+    "KEY_ENCODING",
     "SCHEMES",
     "TENANT_ALPHABET",
     "BackendError",
@@ -44,8 +49,11 @@ __all__ = [
     "InvalidURLError",
     "InvalidValueError",
     "Namespace",
+    "Scheme",
     "StoreClosedError",
+    "StoreOptions",
     "StoreStats",
+    "StoreURL",
     "TenantKVError",
     "TenantStore",
     "TenantSubscription",
@@ -53,5 +61,7 @@ __all__ = [
     "WrongTypeError",
     "escape_glob",
     "open_store",
+    "parse_url",
     "redact_url",
+    "split_url",
 ]

@@ -1,4 +1,9 @@
-"""Values on the wire: JSON, UTF-8, compact, and strict both ways."""
+"""Keys and values on the wire.
+
+Values are JSON, UTF-8, compact, and strict both ways. Keys (and channels)
+are UTF-8, with lone surrogates standing for bytes that are not UTF-8, so
+that every key another program wrote has a str that names it again.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,10 @@ from typing import Any
 
 from .errors import DecodeError, InvalidValueError
 
-__all__ = ["decode", "encode"]
+__all__ = ["KEY_ENCODING", "decode", "decode_key", "encode", "encode_key"]
+
+#: How a key (a str) becomes the bytes Redis stores, and back.
+KEY_ENCODING = ("utf-8", "surrogateescape")
 
 _encoder = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
 
@@ -34,3 +42,13 @@ def decode(raw: bytes, *, key: str) -> Any:
             " (written by something other than tenantkv?)",
             key=key,
         ) from exc
+
+
+def encode_key(key: str) -> bytes:
+    """The bytes Redis stores for ``key``."""
+    return key.encode(*KEY_ENCODING)
+
+
+def decode_key(raw: bytes | str) -> str:
+    """The str of a key (or channel) as Redis returned it."""
+    return raw if isinstance(raw, str) else raw.decode(*KEY_ENCODING)

@@ -35,50 +35,16 @@ shard) on Redis Cluster, and with the index also on a single Redis server.
 
 from __future__ import annotations
 
-import re
 import zlib
 from dataclasses import dataclass
 
-from .errors import InvalidTenantError, InvalidValueError
+from .codec import encode_key
 from .glob import escape_glob
+from .validation import MAX_SHARDS, check_prefix, check_shards, check_tenant
 
-__all__ = [
-    "DEFAULT_PREFIX",
-    "KEY_ENCODING",
-    "MAX_SHARDS",
-    "PREFIX_ALPHABET",
-    "TENANT_ALPHABET",
-    "Namespace",
-]
-
-#: How a key (a str) becomes the bytes Redis stores, and back: UTF-8, with
-#: lone surrogates standing for bytes that are not UTF-8 (keys written by
-#: other programs), so that every Redis key has a str.
-KEY_ENCODING = ("utf-8", "surrogateescape")
+__all__ = ["DEFAULT_PREFIX", "MAX_SHARDS", "Namespace"]
 
 DEFAULT_PREFIX = "tkv"
-TENANT_ALPHABET = "ASCII letters, digits, '.', '-' and '_' (1 to 128 characters)"
-PREFIX_ALPHABET = "ASCII letters, digits, '.', '-', '_' and ':' (1 to 64 characters)"
-
-#: Most shards one tenant can have (shard numbers are two digits).
-MAX_SHARDS = 100
-
-_TENANT_RE = re.compile(r"[A-Za-z0-9._-]{1,128}")
-_PREFIX_RE = re.compile(r"[A-Za-z0-9._:-]{1,64}")
-
-
-def validate_tenant(tenant: object) -> str:
-    """Return ``tenant`` if it is a valid tenant ID, else raise :class:`InvalidTenantError`."""
-    if not isinstance(tenant, str) or _TENANT_RE.fullmatch(tenant) is None:
-        raise InvalidTenantError(f"invalid tenant ID {tenant!r}: allowed are {TENANT_ALPHABET}")
-    return tenant
-
-
-def validate_prefix(prefix: object) -> str:
-    """Return ``prefix`` if it is a valid app prefix, else raise :class:`InvalidTenantError`."""
-    if not isinstance(prefix, str) or _PREFIX_RE.fullmatch(prefix) is None:
-        raise InvalidTenantError(f"invalid app prefix {prefix!r}: allowed are {PREFIX_ALPHABET}")
-    return prefix
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,14 +58,14 @@ class Namespace:
 
     tenant: str
     prefix: str = DEFAULT_PREFIX
-    # -- sharding (tenantkv.backends.cluster) ----------------------------------
+    # -- sharding (tenantkv.backends.redis.cluster) ----------------------------
     #: Hash-tagged shards the tenant's keys are spread over; 1 = one hash slot.
     shards: int = 1
 
     def __post_init__(self) -> None:
-        validate_tenant(self.tenant)
-        validate_prefix(self.prefix)
-        validate_shards(self.shards)
+        check_tenant(self.tenant)
+        check_prefix(self.prefix)
+        check_shards(self.shards)
 
     @property
     def hash_tag(self) -> str:
@@ -121,7 +87,7 @@ class Namespace:
         """The shard of a tenant-relative ``key``: CRC-32 of its UTF-8 bytes mod ``shards``."""
         if self.shards == 1:
             return 0
-        return zlib.crc32(key.encode(*KEY_ENCODING)) % self.shards
+        return zlib.crc32(encode_key(key)) % self.shards
 
     def shard_prefix(self, shard: int) -> str:
         """What every physical key of ``shard`` starts with (``<prefix>:{<tenant>:NN}:``)."""
@@ -156,10 +122,6 @@ class Namespace:
             return escape_glob(self.key_prefix) + pattern
         return escape_glob(self.key_prefix) + "[0-9][0-9]}:" + pattern
 
-    def matches(self, pattern: str) -> list[str]:
-        """One ``SCAN MATCH`` pattern per shard, each pinned to that shard's hash slot."""
-        return [escape_glob(self.shard_prefix(s)) + pattern for s in range(self.shards)]
-
     def meta_key(self, name: str, shard: int | None = None) -> str:
         """A bookkeeping key of the store's own, never returned as a user key.
 
@@ -169,10 +131,3 @@ class Namespace:
         if shard is None or self.shards == 1:
             return f"{self.prefix}:{self.hash_tag}#{name}"
         return f"{self.prefix}:{{{self.tenant}:{shard:02d}}}#{name}"
-
-
-def validate_shards(shards: object) -> int:
-    """Return ``shards`` if it is a valid shard count (1 to :data:`MAX_SHARDS`)."""
-    if isinstance(shards, bool) or not isinstance(shards, int) or not 1 <= shards <= MAX_SHARDS:
-        raise InvalidValueError(f"shards must be an int from 1 to {MAX_SHARDS}, not {shards!r}")
-    return shards

@@ -1,8 +1,10 @@
-"""The front door: ``open_store(url, tenant=...)`` and its URL scheme table.
+"""The front door: ``open_store(url, tenant=...)``; ``parse_url`` checks without connecting.
 
 Store options may be given as keyword arguments or as URL query parameters
 (keywords win); every other query parameter and keyword goes to the backend
 (for Redis: redis-py's connection options such as ``socket_timeout``).
+A bad option value raises :class:`~tenantkv.errors.InvalidURLError` naming
+the option, however it was given (:mod:`tenantkv.validation`).
 
 ========== ================= ===================================================
 option     default           meaning
@@ -25,77 +27,96 @@ before it raises ``TopologyChangedError``.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Generator
-from dataclasses import dataclass
-from typing import Any
-from urllib.parse import parse_qsl, unquote_plus, urlencode, urlsplit, urlunsplit
+import dataclasses
+from collections.abc import Generator
+from typing import Any, Protocol
 
 from .backends.base import Backend
-from .backends.cluster import RedisClusterBackend
-from .backends.keyindex import IndexingBackend, ShardedKeyWriter, shard_index_keys
-from .backends.memory import MemoryBackend, MemoryKeyspace
-from .backends.redis import RedisBackend
-from .enumeration import IndexEnumerator, ScanEnumerator
-from .errors import InvalidURLError, InvalidValueError
-from .namespace import DEFAULT_PREFIX, Namespace, validate_shards, validate_tenant
-from .store import DEFAULT_COUNT, TenantStore, check_count
+from .backends.memory import MemoryBackend
+from .backends.redis import RedisBackend, RedisClusterBackend
+from .enumeration import ScanEnumerator
+from .index import attach_index
+from .namespace import DEFAULT_PREFIX, Namespace
+from .store import TenantStore
+from .urls import DEFAULT_COUNT, STORE_OPTIONS, BackendKind, StoreOptions, StoreURL, split_url
+from .validation import (
+    check_bool_option,
+    check_count,
+    check_prefix,
+    check_shards,
+    check_tenant,
+    store_option,
+)
 
-__all__ = ["SCHEMES", "StoreURL", "open_store", "parse_url", "redact_url"]
+__all__ = ["open_store", "parse_url"]
 
 DEFAULT_URL = "memory://"
 
 
-def redact_url(url: str) -> str:
-    """``url`` with its password replaced by ``***`` (safe to log or show).
+class BackendClass(Protocol):
+    """How the front door makes a backend of one kind from a parsed URL."""
 
-    Both places a password can be given are masked: ``user:password@host``
-    and a ``password=`` query parameter (which redis-py accepts too).
+    @staticmethod
+    def prepare(url: StoreURL, options: dict[str, Any]) -> StoreURL:
+        """``url`` with the backend's options checked and the keywords merged (no I/O)."""
+        ...
+
+    @classmethod
+    def create(cls, url: StoreURL) -> Backend:
+        """A backend for a prepared ``url`` (no I/O yet)."""
+        ...
+
+
+#: Backend kind (what a scheme of :data:`tenantkv.urls.SCHEMES` selects) -> backend class.
+BACKENDS: dict[BackendKind, BackendClass] = {
+    "memory": MemoryBackend,
+    "redis": RedisBackend,
+    "cluster": RedisClusterBackend,
+}
+
+
+def _store_options(given: dict[str, Any]) -> StoreOptions:
+    return StoreOptions(
+        prefix=check_prefix(given.get("prefix", DEFAULT_PREFIX)),
+        count=store_option("count", given.get("count", DEFAULT_COUNT), check_count),
+        index=store_option(
+            "index",
+            given.get("index", False),
+            lambda value: check_bool_option(value, "index"),
+            integer=False,
+        ),
+        shards=store_option("shards", given.get("shards", 1), check_shards),
+    )
+
+
+def parse_url(url: object, **options: Any) -> StoreURL:
+    """Parse a store URL and check every option (URL query and ``options``), without connecting.
+
+    What :func:`open_store` does before it connects: the result holds the
+    checked store options (:attr:`StoreURL.options`, keywords over the
+    query's) and the backend's checked client options. ``url`` may also be a
+    :class:`StoreURL` parsed before: without ``options`` it is returned as it
+    is, with them it is parsed again as if they had been given the first time
+    too (the new ones win). Raises
+    :class:`~tenantkv.errors.InvalidURLError` (password redacted) for a
+    non-string, an unparsable URL, a bad port or database, an unknown scheme,
+    or an unknown or bad option, and
+    :class:`~tenantkv.errors.InvalidTenantError` for a bad ``prefix``.
     """
-    try:
-        parts = urlsplit(url)
-        password = parts.password
-    except ValueError:
-        return "<unparsable URL>"
-    if password is not None:
-        user = parts.username or ""
-        host = parts.netloc.rpartition("@")[2]
-        parts = parts._replace(netloc=f"{user}:***@{host}")
-    if parts.query:
-        fields = parts.query.split("&")
-        for i, field in enumerate(fields):
-            name, equals, _ = field.partition("=")
-            if equals and unquote_plus(name).lower() == "password":
-                fields[i] = f"{name}=***"
-        parts = parts._replace(query="&".join(fields))
-    return urlunsplit(parts)
-
-
-@dataclass(frozen=True, slots=True)
-class StoreURL:
-    """A parsed store URL: the backend part and the options found in its query."""
-
-    #: Lower-cased scheme, one of :data:`SCHEMES`.
-    scheme: str
-    #: The URL without tenantkv's own options (what the backend receives).
-    url: str
-    #: ``url`` with any password replaced, safe for messages and logs.
-    redacted: str
-    #: tenantkv's own options found in the query (``prefix``, ``count``, ``index``, ``shards``).
-    store_options: dict[str, str]
-    #: Every other query parameter (the backend's).
-    backend_query: dict[str, str]
-
-
-BackendFactory = Callable[[StoreURL, dict[str, Any]], Awaitable[Backend]]
-
-
-async def _open_memory(url: StoreURL, options: dict[str, Any]) -> Backend:
-    if options or url.backend_query:
-        unknown = sorted({*options, *url.backend_query})
-        raise InvalidURLError(f"memory:// takes no backend options, got {unknown}")
-    parts = urlsplit(url.url)
-    name = parts.netloc + parts.path
-    return MemoryBackend(MemoryKeyspace.shared(name), url=url.redacted)
+    given: dict[str, Any]
+    if isinstance(url, StoreURL):
+        if not options:
+            return url
+        parsed = dataclasses.replace(split_url(url.url), store_options=url.store_options)
+        given = dataclasses.asdict(url.options)
+        options = {**url.keywords, **options}
+    else:
+        parsed = split_url(url)
+        given = dict(parsed.store_options)
+    given.update({name: options.pop(name) for name in STORE_OPTIONS if name in options})
+    store = _store_options(given)
+    prepared = BACKENDS[parsed.backend].prepare(parsed, options)
+    return dataclasses.replace(prepared, options=store, keywords=options)
 
 
 async def _answering(backend: Backend) -> Backend:
@@ -108,125 +129,23 @@ async def _answering(backend: Backend) -> Backend:
     return backend
 
 
-async def _open_redis(url: StoreURL, options: dict[str, Any]) -> Backend:
-    options.setdefault("socket_connect_timeout", 5.0)
-    backend = RedisBackend.from_url(url.url, redacted_url=url.redacted, **options)
-    return await _answering(backend)
-
-
-async def _open_redis_cluster(url: StoreURL, options: dict[str, Any]) -> Backend:
-    options.setdefault("socket_connect_timeout", 5.0)
-    backend = RedisClusterBackend.from_url(url.url, redacted_url=url.redacted, **options)
-    return await _answering(backend)
-
-
-#: URL scheme -> backend factory. A new backend is one module plus one line here.
-SCHEMES: dict[str, BackendFactory] = {
-    "memory": _open_memory,
-    "redis": _open_redis,
-    "rediss": _open_redis,
-    "redis+cluster": _open_redis_cluster,
-    "rediss+cluster": _open_redis_cluster,
-}
-
-_STORE_OPTIONS = ("prefix", "count", "index", "shards")
-
-
-def parse_url(url: object) -> StoreURL:
-    """Split a store URL into its backend part and tenantkv's options, without connecting.
-
-    Raises :class:`~tenantkv.errors.InvalidURLError` (password redacted) for a
-    non-string, an unparsable URL, a bad port or an unknown scheme. Option
-    values are checked later, by :func:`open_store`.
-    """
-    if not isinstance(url, str):
-        raise InvalidURLError(f"store URL must be a str, not {type(url).__name__}")
-    redacted = redact_url(url)
-    try:
-        parts = urlsplit(url)
-        if "," not in parts.netloc:  # host lists (redis+cluster://) are checked by the backend
-            parts.port  # noqa: B018 - raises ValueError on a bad port
-    except ValueError as exc:
-        raise InvalidURLError(f"cannot parse store URL {redacted}: {exc}") from exc
-    scheme = parts.scheme.lower()
-    if scheme not in SCHEMES:
-        known = ", ".join(f"{name}://" for name in SCHEMES)
-        raise InvalidURLError(f"unknown scheme in store URL {redacted}: use one of {known}")
-    query = dict(parse_qsl(parts.query, keep_blank_values=True))
-    backend_query = {k: v for k, v in query.items() if k not in _STORE_OPTIONS}
-    backend_url = urlunsplit(parts._replace(query=urlencode(backend_query)))
-    store_query = {k: v for k, v in query.items() if k in _STORE_OPTIONS}
-    return StoreURL(scheme, backend_url, redact_url(backend_url), store_query, backend_query)
-
-
-def _count_option(value: object) -> int:
-    if isinstance(value, str):
-        try:
-            value = int(value)
-        except ValueError:
-            raise InvalidURLError(f"count must be a positive integer, not {value!r}") from None
-    return check_count(value)
-
-
-def _shards_option(value: object) -> int:
-    if isinstance(value, str):
-        try:
-            value = int(value)
-        except ValueError:
-            raise InvalidURLError(f"shards must be an integer, not {value!r}") from None
-    try:
-        return validate_shards(value)
-    except InvalidValueError as exc:
-        raise InvalidURLError(str(exc)) from exc
-
-
-_TRUE = frozenset({"1", "true", "yes", "on"})
-_FALSE = frozenset({"0", "false", "no", "off", ""})
-
-
-def _index_option(value: object) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.lower() in _TRUE | _FALSE:
-        return value.lower() in _TRUE
-    raise InvalidURLError(f"index must be a boolean (true/false, 1/0), not {value!r}")
-
-
-async def _indexed_store(backend: Backend, namespace: Namespace, count: int) -> TenantStore:
-    """A store whose writes keep the tenant's key index and whose listing reads it.
-
-    A sharded tenant has one index per shard, in that shard's slot; its
-    writes go through a :class:`ShardedKeyWriter` to the index of their key's shard.
-    """
-    if not isinstance(backend, IndexingBackend):
-        raise InvalidURLError(f"the backend of {backend.url} cannot keep a key index (index=true)")
-    indexes = [backend.key_index(keys) for keys in shard_index_keys(namespace)]
-    # Every shard's index lives on the same backend and runs the same
-    # scripts: checking (and loading) them once is enough.
-    await indexes[0].prepare()
-    enumerator = IndexEnumerator(indexes, backend, namespace)
-    writer = indexes[0] if len(indexes) == 1 else ShardedKeyWriter(indexes, namespace)
-    return TenantStore(backend, namespace, enumerator, count=count, writer=writer)
-
-
 async def _open(url: object, tenant: object, options: dict[str, Any]) -> TenantStore:
-    validate_tenant(tenant)
-    assert isinstance(tenant, str)
-    parsed = parse_url(url)
-    merged: dict[str, Any] = dict(parsed.store_options)
-    merged.update({k: options.pop(k) for k in _STORE_OPTIONS if k in options})
-    shards = _shards_option(merged.get("shards", 1))
-    namespace = Namespace(tenant, merged.get("prefix", DEFAULT_PREFIX), shards)
-    count = _count_option(merged.get("count", DEFAULT_COUNT))
-    indexed = _index_option(merged.get("index", False))
-    backend = await SCHEMES[parsed.scheme](parsed, options)
-    if not indexed:
-        return TenantStore(backend, namespace, ScanEnumerator(backend, namespace), count=count)
+    checked_tenant = check_tenant(tenant)
+    parsed = parse_url(url, **options)
+    settings = parsed.options
+    namespace = Namespace(checked_tenant, settings.prefix, settings.shards)
+    backend = await _answering(BACKENDS[parsed.backend].create(parsed))
+    if not settings.index:
+        enumerator = ScanEnumerator(backend, namespace)
+        return TenantStore(backend, namespace, enumerator, count=settings.count)
     try:
-        return await _indexed_store(backend, namespace, count)
+        index = await attach_index(backend, namespace)
     except BaseException:
         await backend.aclose()
         raise
+    return TenantStore(
+        backend, namespace, index.enumerator, count=settings.count, writer=index.writer
+    )
 
 
 class StoreOpener:
@@ -248,7 +167,7 @@ class StoreOpener:
             await self._store.aclose()
 
 
-def open_store(url: str = DEFAULT_URL, *, tenant: str, **options: Any) -> StoreOpener:
+def open_store(url: str | StoreURL = DEFAULT_URL, *, tenant: str, **options: Any) -> StoreOpener:
     """Open the store of ``tenant`` at ``url``.
 
     ``async with open_store("redis://localhost:6379/0", tenant="shop-1") as store: ...``
@@ -258,6 +177,7 @@ def open_store(url: str = DEFAULT_URL, *, tenant: str, **options: Any) -> StoreO
     process), ``redis://`` and ``rediss://`` (user, password, db and TLS from
     the URL), ``redis+cluster://[user:password@]host:port[,host:port...]`` and
     ``rediss+cluster://`` (Redis Cluster; any reachable startup node will do).
+    ``url`` may also be a :class:`~tenantkv.StoreURL` from :func:`parse_url`.
     Options: see the module docstring. Raises
     :class:`~tenantkv.errors.InvalidTenantError`,
     :class:`~tenantkv.errors.InvalidURLError`, or

@@ -16,32 +16,18 @@ from typing import Any
 
 from . import codec
 from .backends.base import Backend, Subscription
-from .backends.keyindex import KeyWriter
 from .enumeration.base import KeyEnumerator
-from .enumeration.index import DEFAULT_MAX_REPORTED, IndexEnumerator, IndexReport
-from .errors import (
-    IndexNotEnabledError,
-    InvalidKeyError,
-    InvalidKeyTypeError,
-    InvalidValueError,
-    StoreClosedError,
-)
-from .namespace import KEY_ENCODING, Namespace
+from .errors import IndexNotEnabledError, StoreClosedError
+from .index.enumerator import DEFAULT_MAX_REPORTED, IndexEnumerator, IndexReport
+from .index.protocols import KeyWriter
+from .namespace import Namespace
+from .urls import DEFAULT_COUNT
+from .validation import check_count, check_key, check_list_index, check_ttl
 
-__all__ = ["DEFAULT_COUNT", "LIST_SLICE", "MAX_TTL_MS", "StoreStats", "TenantStore"]
+__all__ = ["LIST_SLICE", "StoreStats", "TenantStore", "TenantSubscription"]
 
-#: Default SCAN COUNT (and index chunk size). At 1,000,000 keys COUNT 1000
-#: lists as fast as KEYS within ~20 % while every server call stays under
-#: ~1 ms; COUNT 10000 makes single calls of ~5 ms, COUNT 100 is 2.5x slower.
-DEFAULT_COUNT = 1000
 #: How many list items ``list_get_all`` reads per LRANGE.
 LIST_SLICE = 1000
-#: Largest accepted TTL (about 8,900 years), far below what overflows Redis.
-MAX_TTL_MS = 2**48
-#: Largest ``count`` (keys per server command, or items per slice). Redis and
-#: the index scripts take far more, but a command that visits a million keys
-#: already blocks the server for hundreds of milliseconds.
-MAX_COUNT = 1_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,53 +41,6 @@ class StoreStats:
     subscriptions: int
 
 
-def check_key(key: object, what: str = "key") -> str:
-    """``key`` if it is a non-empty str that names exactly one Redis key.
-
-    Keys are stored as UTF-8. Bytes that are not UTF-8 (keys written by
-    other programs) come back as lone surrogates (``surrogateescape``) and
-    may be passed back; any other lone surrogate is refused: it cannot be
-    encoded, or it would name the same bytes as another str ("\\udcc3\\udca9"
-    is the key "é").
-    """
-    if not isinstance(key, str):
-        raise InvalidKeyTypeError(f"{what} must be a str, not {type(key).__name__}")
-    if not key:
-        raise InvalidKeyError(f"{what} must not be empty")
-    if not key.isascii():
-        try:
-            canonical = key.encode(*KEY_ENCODING).decode(*KEY_ENCODING) == key
-        except UnicodeEncodeError:
-            canonical = False
-        if not canonical:
-            raise InvalidKeyError(f"{what} {key!r} holds a surrogate that is not a UTF-8 byte")
-    return key
-
-
-def check_ttl(ttl_ms: object) -> int:
-    if isinstance(ttl_ms, bool) or not isinstance(ttl_ms, int):
-        raise InvalidValueError(f"ttl_ms must be a positive int (milliseconds), not {ttl_ms!r}")
-    if not 0 < ttl_ms <= MAX_TTL_MS:
-        raise InvalidValueError(f"ttl_ms must be between 1 and {MAX_TTL_MS}, not {ttl_ms}")
-    return ttl_ms
-
-
-def check_count(count: object) -> int:
-    if isinstance(count, bool) or not isinstance(count, int) or count <= 0:
-        raise InvalidValueError(f"count must be a positive int, not {count!r}")
-    if count > MAX_COUNT:
-        raise InvalidValueError(f"count must be at most {MAX_COUNT:,}, not {count:,}")
-    return count
-
-
-def check_index(index: object, what: str) -> int:
-    if isinstance(index, bool) or not isinstance(index, int):
-        raise InvalidKeyTypeError(f"{what} must be an int, not {type(index).__name__}")
-    if not -(2**63) <= index < 2**63:  # what LRANGE takes (a C long long)
-        raise InvalidValueError(f"{what} must fit in 64 bits, not {index}")
-    return index
-
-
 class TenantStore:
     """One tenant's view of a key-value store.
 
@@ -111,7 +50,7 @@ class TenantStore:
 
     ``writer`` receives every write (default: ``backend``); an indexed store
     gets the backend's key index as writer and an
-    :class:`~tenantkv.enumeration.IndexEnumerator` over the same index.
+    :class:`~tenantkv.index.IndexEnumerator` over the same index.
     """
 
     def __init__(
@@ -248,7 +187,7 @@ class TenantStore:
     async def list_range(self, key: str, start: int, stop: int) -> list[Any]:
         """Items ``start`` to ``stop`` inclusive; negative indexes count from the end."""
         physical = self._key(key)
-        first, last = check_index(start, "start"), check_index(stop, "stop")
+        first, last = check_list_index(start, "start"), check_list_index(stop, "stop")
         raws = await self._backend.list_range(physical, first, last)
         return [codec.decode(raw, key=key) for raw in raws]
 

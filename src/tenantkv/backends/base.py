@@ -11,7 +11,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from typing import Protocol, runtime_checkable
 
-__all__ = ["Backend", "Subscription"]
+from ..errors import StoreClosedError
+
+__all__ = ["Backend", "BackendBase", "Subscription"]
 
 
 @runtime_checkable
@@ -101,3 +103,20 @@ class Backend(Protocol):
         ...
 
     async def aclose(self) -> None: ...
+
+
+class BackendBase:
+    """What every backend class shares: its redacted URL and the closed check each call makes."""
+
+    def __init__(self, url: str) -> None:
+        self._url = url
+        self._closed = False
+
+    @property
+    def url(self) -> str:
+        """The backend's URL with any password removed."""
+        return self._url
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StoreClosedError(f"the backend for {self._url} is closed")

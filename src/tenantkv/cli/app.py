@@ -16,7 +16,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from ..enumeration.index import IndexReport
+from tenantkv import IndexReport
+
 from . import ops
 from .errors import (
     EXIT_FAILED,

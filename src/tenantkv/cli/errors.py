@@ -17,9 +17,11 @@ import sys
 from collections.abc import Iterator
 
 import typer
+from redis import exceptions as rexc
 
-from ..errors import InvalidInputError, TenantKVError
-from ..localredis import LocalRedisError
+from tenantkv import InvalidInputError, TenantKVError
+
+from .loadtest.servers import PrivateServerError
 
 __all__ = [
     "EXIT_BAD_INPUT",
@@ -28,6 +30,7 @@ __all__ = [
     "EXIT_WRONG_RESULT",
     "CLIError",
     "print_error",
+    "redis_errors",
     "reported_errors",
 ]
 
@@ -66,9 +69,26 @@ def reported_errors() -> Iterator[None]:
     except InvalidInputError as exc:
         print_error(str(exc))
         raise typer.Exit(EXIT_BAD_INPUT) from None
-    except (TenantKVError, LocalRedisError) as exc:
+    except (TenantKVError, PrivateServerError) as exc:
         print_error(str(exc))
         raise typer.Exit(EXIT_FAILED) from None
     except KeyboardInterrupt:
         print_error("interrupted")
         raise typer.Exit(EXIT_INTERRUPTED) from None
+
+
+@contextlib.contextmanager
+def redis_errors(redacted_url: str, command: str) -> Iterator[None]:
+    """Report a failure of the tool's own redis-py clients (the load test's baseline,
+    seeding and SLOWLOG) as a :class:`CLIError` naming the server without its password.
+
+    The library translates its own errors; these clients are the CLI's.
+    """
+    try:
+        yield
+    except rexc.AuthenticationError as exc:
+        raise CLIError(f"{command} failed: {redacted_url} refused the credentials: {exc}") from exc
+    except (rexc.ConnectionError, rexc.TimeoutError, OSError) as exc:
+        raise CLIError(f"{command} failed: cannot reach {redacted_url}: {exc}") from exc
+    except (rexc.RedisError, rexc.RedisClusterException) as exc:
+        raise CLIError(f"{command} failed on {redacted_url}: {exc}") from exc

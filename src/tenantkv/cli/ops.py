@@ -9,10 +9,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, BinaryIO
 
-from ..enumeration.index import IndexReport
-from ..namespace import KEY_ENCODING
-from ..opening import open_store
-from ..store import TenantStore
+from tenantkv import KEY_ENCODING, IndexReport, TenantStore, open_store
 
 __all__ = [
     "StoreTarget",
@@ -20,8 +17,10 @@ __all__ = [
     "count_for_clearing",
     "count_keys",
     "describe",
+    "reindex",
     "stream_keys",
     "tenant_stats",
+    "verify_index",
 ]
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 from ..backends.base import Backend
-from ..backends.keyindex import IndexingBackend, shard_index_keys
 from ..cancellation import CancellationCheck
 from ..fanout import gather_limited
+from ..index.protocols import IndexingBackend, shard_index_keys
 from ..namespace import Namespace
 
 __all__ = ["ScanEnumerator"]

@@ -3,6 +3,7 @@
 The pieces, in the order a run uses them:
 
 - :mod:`.config`: the validated options (sizes, strategies, counts, paths);
+- :mod:`.servers`: private, throwaway servers and clusters (no ``--url``);
 - :mod:`.target`: the Redis under test (a private server, or ``--url`` with
   its safety checks and cleanup);
 - :mod:`.dataset`: transaction-shaped keys, and a bitmap that checks a
@@ -13,11 +14,7 @@ The pieces, in the order a run uses them:
 - :mod:`.strategies`: what is measured (KEYS, SCAN, index, scan_iter, clears);
 - :mod:`.runner`: one scenario per size, every strategy on the same data;
 - :mod:`.results` and :mod:`.report`: the figures, as a table, JSON and a chart.
+
+Nothing is imported here, so that a module needing one piece (the command
+line's error reporting needs :mod:`.servers`) does not load them all.
 """
-
-from __future__ import annotations
-
-from .config import LoadtestConfig
-from .runner import run_loadtest
-
-__all__ = ["LoadtestConfig", "run_loadtest"]

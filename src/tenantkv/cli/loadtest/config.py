@@ -6,10 +6,16 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from ...backends.redis import check_client_options
-from ...errors import InvalidValueError
-from ...namespace import validate_prefix, validate_shards
-from ...opening import parse_url
+from tenantkv import (
+    SCHEMES,
+    InvalidTenantError,
+    InvalidValueError,
+    Namespace,
+    StoreURL,
+    parse_url,
+    split_url,
+)
+
 from ..errors import EXIT_BAD_INPUT, CLIError
 
 __all__ = [
@@ -35,8 +41,6 @@ DEFAULT_PREFIX = "tkvload"
 #: The private cluster ``--cluster`` starts: primaries, and replicas of each.
 CLUSTER_PRIMARIES = 3
 CLUSTER_REPLICAS = 1
-_CLUSTER_SCHEMES = ("redis+cluster", "rediss+cluster")
-_SCHEMES = ("redis", "rediss", *_CLUSTER_SCHEMES)
 
 
 def bad_input(message: str) -> CLIError:
@@ -95,7 +99,9 @@ def check_output_path(path: Path | None, option: str, suffix: str | None = None)
 class LoadtestConfig:
     """Everything a load test run needs to know; build it with :meth:`from_options`."""
 
+    #: ``--url`` as given (``None``: private servers), and parsed once.
     url: str | None
+    target: StoreURL | None
     sizes: tuple[int, ...]
     noise: int
     counts: tuple[int, ...]
@@ -163,17 +169,17 @@ class LoadtestConfig:
             )
         if slowlog_threshold_us < 0:
             raise bad_input(f"--slowlog-threshold-us must be >= 0, got {slowlog_threshold_us}")
+        target = None if url is None else check_url(url)
+        cluster, compare_standalone = _cluster_options(target, cluster, compare_standalone)
         try:
-            validate_prefix(prefix)
-        except ValueError as exc:
+            Namespace("t", prefix, shards)  # what the load test's stores will be opened with
+        except InvalidTenantError as exc:
             raise bad_input(f"--prefix: {exc}") from None
-        cluster, compare_standalone = _cluster_options(url, cluster, compare_standalone)
-        try:
-            validate_shards(shards)
         except InvalidValueError as exc:
             raise bad_input(f"--shards: {exc}") from None
         return cls(
             url=url,
+            target=target,
             sizes=tuple(sorted(sizes)),
             noise=noise,
             counts=parse_positive_ints(counts, "--count") if counts else DEFAULT_COUNTS,
@@ -203,17 +209,18 @@ _STORE_OPTION_FLAGS = {
 }
 
 
-def check_url(url: str) -> str:
-    """The scheme of a ``--url`` the load test can run on; anything else is bad input.
+def check_url(url: str) -> StoreURL:
+    """``--url`` parsed, if the load test can run on it; anything else is bad input.
 
     The load test opens its stores itself (plain and indexed, with ``--shards``,
     ``--count`` and ``--prefix``), so tenantkv's store options in the URL's query
     (``index``, ``shards``, ``count``, ``prefix``) are refused rather than
-    silently changing what a strategy measures.
+    silently changing what a strategy measures. Every other option is checked
+    as a store would check it (the load test's own clients use them too).
     """
-    parsed = parse_url(url)  # InvalidURLError: exit status 2, password redacted
-    if parsed.scheme not in _SCHEMES:
-        schemes = ", ".join(f"{s}://" for s in _SCHEMES)
+    parsed = split_url(url)  # InvalidURLError: exit status 2, password redacted
+    if parsed.backend == "memory":
+        schemes = ", ".join(f"{s.name}://" for s in SCHEMES.values() if s.backend != "memory")
         raise bad_input(f"--url: loadtest needs Redis ({schemes}), not {parsed.scheme}://")
     if parsed.store_options:
         given = ", ".join(
@@ -224,26 +231,20 @@ def check_url(url: str) -> str:
             f"--url: the load test chooses the store options itself; remove {given} "
             f"from {parsed.redacted}"
         )
-    if parsed.scheme in ("redis", "rediss"):
-        # The load test also opens a redis-py client of its own with these options.
-        check_client_options(
-            (), parsed.backend_query, tls=parsed.scheme == "rediss", redacted_url=parsed.redacted
-        )
-    return parsed.scheme
+    return parse_url(url)  # every other option, as a store checks it
 
 
 def _cluster_options(
-    url: str | None, cluster: bool, compare_standalone: bool | None
+    url: StoreURL | None, cluster: bool, compare_standalone: bool | None
 ) -> tuple[bool, bool]:
     """``(cluster, compare_standalone)`` made consistent with ``url``."""
     if url is not None:
-        scheme = check_url(url)
-        if cluster and scheme not in _CLUSTER_SCHEMES:
+        if cluster and url.backend != "cluster":
             raise bad_input(
-                f"--cluster: the URL's scheme is {scheme}://; give a redis+cluster:// URL, "
-                "or no URL for a private cluster"
+                f"--cluster: the URL's scheme is {url.scheme}://; give a "
+                "redis+cluster:// URL, or no URL for a private cluster"
             )
-        cluster = cluster or scheme in _CLUSTER_SCHEMES
+        cluster = cluster or url.backend == "cluster"
     if compare_standalone is None:
         compare_standalone = cluster and url is None
     if compare_standalone and not cluster:

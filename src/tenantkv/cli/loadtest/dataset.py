@@ -28,8 +28,7 @@ _MASK64 = (1 << 64) - 1
 _GOLDEN = 0x9E3779B97F4A7C15
 _TXN_HEX = 12
 _KIND_END = len("search")  # both kinds, "search" and "select", have 6 letters
-_UUID_END = _KIND_END + 1 + 36
-_TXN_END = _UUID_END
+_TXN_END = _KIND_END + 1 + 36  # where the transaction ID (a UUID) ends
 
 
 def txn_id(txn: int) -> str:
@@ -84,9 +83,11 @@ def index_of(key: str) -> int | None:
     """The index of a tenant-relative key, or ``None`` if it is not a key this module makes.
 
     Cheap on purpose (a few slices, no formatting): it runs once per key
-    listed, inside the timed part of a listing.
+    listed, after the clock of a listing has stopped (see
+    :class:`~.strategies.ListingStrategy`), and a million keys must not
+    take long to check.
     """
-    if len(key) < _TXN_END or key[_KIND_END] != ":" or key[_UUID_END - _TXN_HEX - 1] != "-":
+    if len(key) < _TXN_END or key[_KIND_END] != ":" or key[_TXN_END - _TXN_HEX - 1] != "-":
         return None
     kind, tail = key[:_KIND_END], key[_TXN_END:]
     if kind == "search":

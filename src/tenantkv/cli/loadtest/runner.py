@@ -30,16 +30,16 @@ import redis.asyncio as aioredis
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from ...backends.redis import translate_errors
-from ...localredis import RedisCluster, RedisServer
-from ...opening import open_store, redact_url
-from ...store import TenantStore
+from tenantkv import StoreURL, TenantStore, open_store, parse_url
+
+from ..errors import redis_errors
 from ..interrupts import run
 from .config import CLUSTER_PRIMARIES, CLUSTER_REPLICAS, LoadtestConfig
 from .dataset import NOISE_TXN_OFFSET, DistinctCounter
 from .probe import ProbeRecording, Probes
 from .results import LatencyStats, LoadtestResult, Measurement, Scenario, ServerView
 from .seed import TTL_MS, Seeder
+from .servers import PrivateCluster, PrivateServer
 from .slowlog import SlowlogWatches
 from .strategies import (
     ClearStrategy,
@@ -80,37 +80,39 @@ def run_loadtest(config: LoadtestConfig, *, status: Console) -> LoadtestResult:
     a private cluster) is started and stopped (also on Ctrl-C or error).
     Raises :class:`~tenantkv.cli.errors.CLIError`,
     :class:`~tenantkv.TenantKVError` or
-    :class:`~tenantkv.localredis.LocalRedisError` for problems the user can fix.
+    :class:`~.servers.PrivateServerError` for problems the user can fix.
     """
     if not config.cluster:
-        if config.url is not None:
-            return run(_main(config, config.url, None, status))
-        server = RedisServer()
+        if config.target is not None:
+            return run(_main(config, config.target, None, status))
+        server = PrivateServer()
         status.print(f"starting a private redis-server ({server.binary})")
         with server:
-            return run(_main(config, server.url, server.binary, status))
+            return run(_main(config, parse_url(server.url), server.binary, status))
     runs: dict[str, LoadtestResult] = {}
     if config.compare_standalone:
-        server = RedisServer()
+        server = PrivateServer()
         status.print(f"[bold]standalone:[/] starting a private redis-server ({server.binary})")
         with server:
-            runs["standalone"] = run(_main(config, server.url, server.binary, status, "standalone"))
-    if config.url is not None:
-        runs["cluster"] = run(_main(config, config.url, None, status, "cluster"))
+            private = parse_url(server.url)
+            runs["standalone"] = run(_main(config, private, server.binary, status, "standalone"))
+    if config.target is not None:
+        runs["cluster"] = run(_main(config, config.target, None, status, "cluster"))
     else:
-        cluster = RedisCluster(CLUSTER_PRIMARIES, CLUSTER_REPLICAS)
+        cluster = PrivateCluster(CLUSTER_PRIMARIES, CLUSTER_REPLICAS, server_class=PrivateServer)
         status.print(
             f"[bold]cluster:[/] starting a private Redis Cluster, {CLUSTER_PRIMARIES} primaries "
             f"x {CLUSTER_REPLICAS} replica ({cluster.binary})"
         )
         with cluster:
-            runs["cluster"] = run(_main(config, cluster.url, cluster.binary, status, "cluster"))
+            private = parse_url(cluster.url)
+            runs["cluster"] = run(_main(config, private, cluster.binary, status, "cluster"))
     return runs["cluster"] if len(runs) == 1 else LoadtestResult.side_by_side(runs)
 
 
 async def _main(
     config: LoadtestConfig,
-    url: str,
+    url: StoreURL,
     private_binary: str | None,
     status: Console,
     target_name: str | None = None,
@@ -125,7 +127,7 @@ async def _main(
             private=private_binary is not None,
         )
         nodes = f" ({len(target.nodes)} primaries)" if target.cluster else ""
-        status.print(f"target: {redact_url(url)}{nodes}, {keys_before:,} keys before the run")
+        status.print(f"target: {url.redacted}{nodes}, {keys_before:,} keys before the run")
         environment = await describe_environment(target, private_binary=private_binary)
         environment["load_average_before"] = list(os.getloadavg())
         result = LoadtestResult(environment, _config_json(config))
@@ -139,11 +141,11 @@ async def _main(
         )
         async with contextlib.AsyncExitStack() as stack:
             stack.enter_context(progress)
-            run = LoadtestRun(config, target, status, progress, stack, target_name)
+            scenario_run = LoadtestRun(config, target, status, progress, stack, target_name)
             try:
-                await run.execute(result)
+                await scenario_run.execute(result)
             finally:
-                result.cleanup = await run.cleanup(keys_before)
+                result.cleanup = await scenario_run.cleanup(keys_before)
                 if result.cleanup["leftovers_removed"]:
                     result.problems.append(
                         f"{result.cleanup['leftovers_removed']} keys were left under "
@@ -166,7 +168,7 @@ def _config_json(config: LoadtestConfig) -> dict[str, Any]:
         }
     return {
         **cluster,
-        "url": None if config.url is None else redact_url(config.url),
+        "url": None if config.target is None else config.target.redacted,
         "sizes": list(config.sizes),
         "noise": config.noise,
         "counts": list(config.counts),
@@ -271,7 +273,7 @@ class LoadtestRun:
             for size in config.sizes:
                 result.scenarios.append(await self.scenario(size))
         finally:
-            with translate_errors(self.redacted, "CONFIG SET"):
+            with redis_errors(self.redacted, "CONFIG SET"):
                 await self.slowlog.restore()
 
     async def probe_keys(self) -> list[tuple[str, str]]:

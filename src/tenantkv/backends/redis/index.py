@@ -1,7 +1,7 @@
 """The per-tenant key index on Redis: two sorted sets kept by Lua scripts.
 
 Each write of an indexed store is one ``EVALSHA`` of a script from
-``tenantkv/lua/`` that does the write and updates the index in the same
+``lua/`` (beside this module) that does the write and updates the index in the same
 atomic step (a script the server lost is loaded again on ``NOSCRIPT``). Every read or
 repair is one script over at most ``count`` entries. Every key a script
 touches is passed in ``KEYS`` and carries the tenant's (or the tenant shard's)
@@ -9,7 +9,7 @@ hash tag, so the same
 scripts run on Redis Cluster. Needs Redis >= 7.0 (``PEXPIRETIME``,
 ``ZRANGE ... BYLEX LIMIT``).
 
-Layout (see :mod:`tenantkv.backends.keyindex`): ``<prefix>:{<tenant>}#idx``
+Layout (see :mod:`tenantkv.index.protocols`): ``<prefix>:{<tenant>}#idx``
 holds every key (score 0, ordered by name), ``<prefix>:{<tenant>}#exp`` the
 keys with a TTL (score = ``PEXPIRETIME``); a sharded tenant has such a pair
 per shard, ``<prefix>:{<tenant>:NN}#idx`` and ``#exp``, for that shard's keys.
@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Sequence
-from functools import cache
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -27,12 +26,12 @@ from redis.asyncio.client import Pipeline
 from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import NoScriptError
 
-from ..errors import BackendError
-from ..namespace import KEY_ENCODING
-from .keyindex import IndexChunk, IndexKeys, IndexStatus, prefix_successor
-from .luascripts import lua_source
+from ...codec import decode_key, encode_key
+from ...errors import BackendError
+from ...index.protocols import IndexChunk, IndexKeys, IndexStatus, prefix_successor
+from .scripts import script_source
 
-__all__ = ["MIN_REDIS_VERSION", "RedisKeyIndex", "script_source"]
+__all__ = ["MIN_REDIS_VERSION", "RedisKeyIndex"]
 
 #: Oldest server the index scripts run on.
 MIN_REDIS_VERSION = (7, 0)
@@ -46,28 +45,6 @@ CHECK_BATCH = 250
 UNLINK_BATCH = 500
 
 ErrorScope = Callable[[str], contextlib.AbstractContextManager[None]]
-
-
-@cache
-def script_source(name: str) -> str:
-    """The text of index script ``name``: its shebang line, the shared prelude, then the rest.
-
-    The shebang carries the script's flags: scripts that only read or remove
-    declare ``allow-oom``, so a tenant can still be listed, counted, and
-    cleared at ``maxmemory``; the writes that grow memory are refused whole.
-    """
-    shebang, _, body = lua_source(name).partition("\n")
-    if not shebang.startswith("#!lua"):
-        raise AssertionError(f"lua/{name}.lua must start with its #!lua line")
-    return f"{shebang}\n{lua_source('_common')}\n{body}"
-
-
-def _text(raw: bytes | str) -> str:
-    return raw if isinstance(raw, str) else raw.decode(*KEY_ENCODING)
-
-
-def _bytes(text: str) -> bytes:
-    return text.encode(*KEY_ENCODING)
 
 
 def _ttl_arg(ttl_ms: int | None) -> str:
@@ -88,7 +65,7 @@ class RedisKeyIndex:
         self._keys = keys
         self._errors = errors
         #: Where a member starts in a physical key, in bytes (the set_many script cuts it there).
-        self._prefix_bytes = len(_bytes(keys.key_prefix))
+        self._prefix_bytes = len(encode_key(keys.key_prefix))
         self._scripts = {name: client.register_script(script_source(name)) for name in _SCRIPTS}
 
     def __repr__(self) -> str:
@@ -187,16 +164,16 @@ class RedisKeyIndex:
 
     # -- reads and repair ---------------------------------------------------
     async def chunk(self, prefix: str, after: str | None, count: int) -> IndexChunk:
-        start = _bytes(prefix)
-        low = b"(" + _bytes(after) if after is not None else (b"[" + start if start else b"-")
+        start = encode_key(prefix)
+        low = b"(" + encode_key(after) if after is not None else (b"[" + start if start else b"-")
         end = prefix_successor(start)
         high = b"+" if end is None else b"(" + end
         reply = await self._run("range", "ZRANGE", [], [low, high, count])
         fetched = int(reply[0])
         if fetched == 0:
             return IndexChunk([], None)
-        live = [_text(member) for member in reply[2]]
-        return IndexChunk(live, _text(reply[1]) if fetched >= count else None)
+        live = [decode_key(member) for member in reply[2]]
+        return IndexChunk(live, decode_key(reply[1]) if fetched >= count else None)
 
     async def live_count(self, prune: int) -> int:
         reply = await self._run("count", "ZCARD", [], [prune])

@@ -1,10 +1,16 @@
 """The key-index capability: what a backend offers so a store can keep a per-tenant index.
 
+(The other pieces of the index family sit beside this module:
+:mod:`tenantkv.index.sharded` routes a sharded tenant's writes,
+:mod:`tenantkv.index.enumerator` lists, counts, clears and repairs through
+the index; the backends' own indexes are ``tenantkv.backends.redis.index``
+and ``tenantkv.backends.memory.index``.)
+
 A store writes through a :class:`KeyWriter`. Without the index that is the
 backend itself; with the index it is the backend's :class:`KeyIndex`, whose
 writes change the data key *and* its index entry atomically, in the one
 round trip the plain write would take. The index is read in bounded,
-resumable chunks by :class:`tenantkv.enumeration.IndexEnumerator`.
+resumable chunks by :class:`tenantkv.index.enumerator.IndexEnumerator`.
 
 The index of a tenant is two bookkeeping keys in the tenant's own hash slot
 (see :mod:`tenantkv.namespace`):
@@ -18,7 +24,7 @@ The index of a tenant is two bookkeeping keys in the tenant's own hash slot
 
 A tenant spread over ``N`` shards (``shards=N``) has ``N`` such indexes, one
 per shard in that shard's slot, each covering the keys of its shard
-(:func:`shard_index_keys`); :class:`ShardedKeyWriter` sends each write to
+(:func:`shard_index_keys`); :class:`~tenantkv.index.sharded.ShardedKeyWriter` sends each write to
 the index of its key's shard, so a write still touches one slot and is
 still one atomic call.
 
@@ -32,7 +38,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-from ..fanout import gather_limited
 from ..namespace import Namespace
 
 __all__ = [
@@ -42,7 +47,6 @@ __all__ = [
     "IndexingBackend",
     "KeyIndex",
     "KeyWriter",
-    "ShardedKeyWriter",
     "prefix_successor",
     "shard_index_keys",
 ]
@@ -182,60 +186,3 @@ class IndexingBackend(Protocol):
     def key_index(self, keys: IndexKeys) -> KeyIndex:
         """The index stored at ``keys`` (nothing is written until the first write)."""
         ...
-
-
-class ShardedKeyWriter:
-    """The writes of a sharded tenant, each sent to the index of its key's shard.
-
-    A single-key write is one call of that shard's :class:`KeyIndex` (one
-    atomic round trip in one slot, as for an unsharded tenant). ``set_many``
-    and ``unlink`` make one call per shard involved, shards concurrently: each
-    shard's part is all-or-none and keeps data and index consistent, but a
-    failure in one shard does not undo the parts of the others.
-    """
-
-    def __init__(self, indexes: Sequence[KeyIndex], namespace: Namespace) -> None:
-        if len(indexes) != namespace.shards:
-            raise ValueError(f"{namespace.shards} shards need as many indexes, not {len(indexes)}")
-        self._indexes = tuple(indexes)
-        self._namespace = namespace
-
-    def __repr__(self) -> str:
-        return f"ShardedKeyWriter(tenant={self._namespace.tenant!r}, shards={len(self._indexes)})"
-
-    def _index(self, key: str) -> KeyIndex:
-        return self._indexes[self._namespace.physical_shard(key)]
-
-    def _by_shard(self, keys: Sequence[str]) -> dict[int, list[int]]:
-        """Positions of the physical ``keys`` grouped by shard."""
-        groups: dict[int, list[int]] = {}
-        for position, key in enumerate(keys):
-            groups.setdefault(self._namespace.physical_shard(key), []).append(position)
-        return groups
-
-    async def set(self, key: str, value: bytes, ttl_ms: int | None) -> None:
-        await self._index(key).set(key, value, ttl_ms)
-
-    async def set_many(self, items: Sequence[tuple[str, bytes]], ttl_ms: int | None) -> None:
-        groups = self._by_shard([key for key, _ in items])
-        await gather_limited(
-            self._indexes[shard].set_many([items[i] for i in positions], ttl_ms)
-            for shard, positions in groups.items()
-        )
-
-    async def delete(self, key: str) -> bool:
-        return await self._index(key).delete(key)
-
-    async def set_ttl(self, key: str, ttl_ms: int) -> bool:
-        return await self._index(key).set_ttl(key, ttl_ms)
-
-    async def list_push(self, key: str, value: bytes) -> int:
-        return await self._index(key).list_push(key, value)
-
-    async def unlink(self, keys: Sequence[str]) -> int:
-        groups = self._by_shard(keys)
-        removed = await gather_limited(
-            self._indexes[shard].unlink([keys[i] for i in positions])
-            for shard, positions in groups.items()
-        )
-        return sum(removed)

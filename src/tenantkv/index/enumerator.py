@@ -1,6 +1,6 @@
 """Enumeration by the tenant's own key index: cost follows what the tenant holds.
 
-The index (:mod:`tenantkv.backends.keyindex`) is an ordered set of the
+The index (:mod:`tenantkv.index.protocols`) is an ordered set of the
 tenant's keys plus their expiry times, kept by every write of the store. A
 pattern with a literal prefix (``search:*``, ``search:1?``) reads only the
 entries with that prefix, ``count`` at a time, resuming after the last entry
@@ -20,11 +20,11 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 
 from ..backends.base import Backend
-from ..backends.keyindex import IndexStatus, KeyIndex
 from ..cancellation import CancellationCheck
 from ..fanout import gather_limited
 from ..glob import compile_glob, literal_prefix
 from ..namespace import Namespace
+from .protocols import IndexStatus, KeyIndex
 
 __all__ = ["DEFAULT_MAX_REPORTED", "IndexEnumerator", "IndexReport"]
 
@@ -114,9 +114,9 @@ _INDEX_SIDE = {IndexStatus.STALE_IN_INDEX}
 class IndexEnumerator:
     """Lists, counts and clears a tenant's keys through its key index.
 
-    ``indexes`` are the backend's :class:`~tenantkv.backends.keyindex.KeyIndex`
+    ``indexes`` are the backend's :class:`~tenantkv.index.protocols.KeyIndex`
     objects of this tenant, one per shard of ``namespace`` (one for an
-    unsharded tenant), as :func:`~tenantkv.backends.keyindex.shard_index_keys`
+    unsharded tenant), as :func:`~tenantkv.index.protocols.shard_index_keys`
     lays them out; the store writes through the same indexes. ``backend`` is
     used only by :meth:`reindex` and :meth:`verify`, which SCAN the namespace.
 

@@ -1,7 +1,7 @@
 #!lua flags=allow-oom
 -- Make one key expire ARGV[2] ms from now (PEXPIREAT <server now + ttl>) and update its entry;
 -- 1 when the key exists. KEYS[3]; ARGV: member, ttl ms.
--- Runs at maxmemory: it as PEXPIRE itself, which Redis allows at maxmemory.
+-- Runs at maxmemory, as PEXPIRE itself does: setting a TTL frees memory sooner, never takes more.
 local key, member = KEYS[3], ARGV[1]
 local now, micros = clock()
 local at = now + tonumber(ARGV[2])

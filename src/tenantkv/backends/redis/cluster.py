@@ -1,9 +1,10 @@
 """The Redis Cluster backend: redis-py's asyncio ``RedisCluster`` client, same store semantics.
 
 URL: ``redis+cluster://[user:password@]host:port[,host:port...][?options]``
-(``rediss+cluster://`` for TLS). The comma-separated nodes are startup
-nodes; any one reachable node is enough to discover the cluster. Options in
-the query (or keywords) go to redis-py, except ``topology_wait_ms``.
+(``rediss+cluster://`` for TLS; parsed by :mod:`tenantkv.urls`). The
+comma-separated nodes are startup nodes; any one reachable node is enough to
+discover the cluster. Options in the query (or keywords) go to redis-py,
+except ``topology_wait_ms``.
 
 What differs from a single server, and how this module deals with it:
 
@@ -28,7 +29,7 @@ What differs from a single server, and how this module deals with it:
   owning the channel's slot, so the receiver count PUBLISH returns (which
   Redis counts on the receiving node only) includes this library's
   subscribers. Subscriptions on one node share one connection
-  (:class:`~tenantkv.backends.redis.SubscriberHub`, the same code as the
+  (:class:`~tenantkv.backends.redis.pubsub.SubscriberHub`, the same code as the
   single-server backend). A subscription does not follow a failover: when
   its node goes away it raises :class:`~tenantkv.errors.BackendUnavailableError`.
 """
@@ -36,86 +37,43 @@ What differs from a single server, and how this module deals with it:
 from __future__ import annotations
 
 import asyncio
-import bisect
 import contextlib
-import inspect
-from collections.abc import AsyncIterator, Iterable, Iterator, MutableSet, Sequence
+from collections.abc import AsyncIterator, MutableSet, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
-from urllib.parse import urlsplit
 
 import redis.asyncio as aioredis
 from redis import exceptions as rexc
 from redis.asyncio.cluster import ClusterNode, RedisCluster
-from redis.asyncio.connection import SSLConnection, parse_url
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from redis.crc import key_slot
 
-from ..errors import (
-    BackendError,
-    BackendUnavailableError,
-    InvalidURLError,
-    StoreClosedError,
-    TopologyChangedError,
+from ...codec import decode_key
+from ...errors import BackendUnavailableError, InvalidURLError, TopologyChangedError
+from ...fanout import gather_limited
+from ...index.protocols import IndexKeys
+from ...urls import Address, StoreURL
+from ..base import BackendBase
+from .commands import SingleKeyCommands
+from .errors import translate_cluster_errors
+from .index import RedisKeyIndex
+from .options import DEFAULT_TOPOLOGY_WAIT_MS, cluster_url, node_options
+from .pubsub import RedisSubscription, SubscriberHub
+from .scripts import lua_source
+from .topology import (
+    CLUSTER_SLOTS,
+    NodeEntry,
+    SelfView,
+    group_by_slot,
+    parse_cluster_nodes,
+    pinned_slot,
 )
-from ..fanout import gather_limited
-from ..namespace import KEY_ENCODING
-from .keyindex import IndexKeys
-from .luascripts import lua_source
-from .redis import (
-    RedisSubscription,
-    SingleKeyCommands,
-    SubscriberHub,
-    client_defaults,
-    decode_key,
-    translate_errors,
-)
-from .redisindex import RedisKeyIndex
 
-__all__ = [
-    "CLUSTER_SLOTS",
-    "DEFAULT_TOPOLOGY_WAIT_MS",
-    "UNLINK_BATCH",
-    "RedisClusterBackend",
-    "parse_cluster_nodes",
-    "parse_cluster_url",
-    "pinned_slot",
-    "translate_cluster_errors",
-]
+__all__ = ["DEFAULT_TOPOLOGY_WAIT_MS", "UNLINK_BATCH", "RedisClusterBackend"]
 
-#: Hash slots of a Redis Cluster.
-CLUSTER_SLOTS = 16384
 #: Most keys one UNLINK carries (keys of one slot per command).
 UNLINK_BATCH = 1000
-#: How long an enumeration waits for the cluster to settle (a failover to
-#: finish, a migrating slot to land) before it raises TopologyChangedError.
-#: Redis' default cluster-node-timeout is 15 s, so with default settings an
-#: enumeration running into a *crashed* primary raises rather than waits.
-DEFAULT_TOPOLOGY_WAIT_MS = 10_000
 
-_DEFAULT_PORT = 6379
-_SCHEMES = {"redis+cluster": False, "rediss+cluster": True}
-# Options redis-py's single-node client understands: what a per-node
-# connection (enumeration, pub/sub) inherits from the cluster options.
-_NODE_OPTIONS = frozenset(inspect.signature(aioredis.Redis.__init__).parameters) - {
-    "self",
-    "host",
-    "port",
-    "db",
-    "connection_pool",
-    "single_connection_client",
-    "retry",
-    "retry_on_error",
-    "retry_on_timeout",
-    "max_connections",
-    "decode_responses",
-    "encoding_errors",
-    "redis_connect_func",
-    "auto_close_connection_pool",
-    "event_dispatcher",
-    "unix_socket_path",
-}
 # Errors after which a node walk is simply not trusted (and retried on the
 # slots' current owner) rather than reported: the node went away, restarted,
 # is loading, or the cluster is reconfiguring.
@@ -128,188 +86,6 @@ _TOPOLOGY_ERRORS: tuple[type[BaseException], ...] = (
 )
 _RETRY_DELAYS_S = (0.02, 0.05, 0.1, 0.2, 0.5)
 
-Address = tuple[str, int]
-
-
-# --------------------------------------------------------------------------- URL
-
-
-def _split_host_port(text: str, redacted: str) -> Address:
-    if text.startswith("["):  # [IPv6]:port
-        host, _, rest = text[1:].partition("]")
-        port_text = rest[1:] if rest.startswith(":") else ""
-    else:
-        host, _, port_text = text.rpartition(":") if ":" in text else (text, "", "")
-    if not host:
-        raise InvalidURLError(f"missing host in Redis Cluster URL {redacted}")
-    if not port_text:
-        return host, _DEFAULT_PORT
-    if not port_text.isdigit() or not 0 < int(port_text) < 65536:
-        raise InvalidURLError(f"bad port {port_text!r} in Redis Cluster URL {redacted}")
-    return host, int(port_text)
-
-
-def parse_cluster_url(url: str, *, redacted: str) -> tuple[list[Address], dict[str, Any]]:
-    """Split a ``redis+cluster://`` URL into startup nodes and redis-py client options.
-
-    User, password (percent-decoded) and TLS (``rediss+cluster://`` or
-    ``?ssl=true``) come from the URL; query options are typed by redis-py's
-    own URL parser. Raises :class:`~tenantkv.errors.InvalidURLError`.
-    """
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    if scheme not in _SCHEMES:
-        raise InvalidURLError(f"not a Redis Cluster URL: {redacted}")
-    userinfo, _, hosts = parts.netloc.rpartition("@")
-    nodes = [_split_host_port(item.strip(), redacted) for item in hosts.split(",") if item.strip()]
-    if not nodes:
-        raise InvalidURLError(f"no node in Redis Cluster URL {redacted}")
-    if parts.path not in ("", "/", "/0"):
-        raise InvalidURLError(f"Redis Cluster has only database 0, not {parts.path!r}: {redacted}")
-    # Let redis-py parse credentials, TLS and the typed query options from an
-    # equivalent single-node URL, so both clients read options the same way.
-    single = f"{'rediss' if _SCHEMES[scheme] else 'redis'}://"
-    single += (userinfo + "@" if userinfo else "") + f"{_format_host(nodes[0])}/0"
-    if parts.query:
-        single += "?" + parts.query
-    try:
-        options = dict(parse_url(single))
-    except ValueError as exc:
-        raise InvalidURLError(f"invalid Redis Cluster URL {redacted}: {exc}") from exc
-    for name in ("host", "port", "db", "path"):
-        options.pop(name, None)
-    if options.pop("connection_class", None) is SSLConnection:
-        options["ssl"] = True
-    return nodes, options
-
-
-def _format_host(address: Address) -> str:
-    host, port = address
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
-# --------------------------------------------------------------------------- slots
-
-
-def pinned_slot(match: str) -> int | None:
-    """The one hash slot every key matching the SCAN pattern ``match`` lives in, if any.
-
-    True when the pattern starts with literal text (no ``* ? [ \\``) up to
-    and including a non-empty ``{tag}``: every matching key then starts with
-    that text, so its hash tag, and slot, is the pattern's.
-    """
-    start = match.find("{")
-    if start < 0:
-        return None
-    end = match.find("}", start + 1)
-    if end <= start + 1:
-        return None
-    if any(ch in "*?[\\" for ch in match[: end + 1]):
-        return None
-    return key_slot(match[start + 1 : end].encode(*KEY_ENCODING))
-
-
-def slot_of(key: str) -> int:
-    """The hash slot of ``key`` (hash tags included)."""
-    return key_slot(key.encode(*KEY_ENCODING))
-
-
-def _group_by_slot(keys: Iterable[str]) -> dict[int, list[int]]:
-    """Positions of ``keys`` grouped by hash slot."""
-    groups: dict[int, list[int]] = {}
-    for position, key in enumerate(keys):
-        groups.setdefault(slot_of(key), []).append(position)
-    return groups
-
-
-@dataclass(frozen=True, slots=True)
-class NodeEntry:
-    """One line of ``CLUSTER NODES``."""
-
-    node_id: str
-    address: Address | None
-    flags: frozenset[str]
-    config_epoch: int
-    #: Slot ranges the node serves, inclusive.
-    ranges: tuple[tuple[int, int], ...]
-    #: Slots being migrated to or imported from another node (shown for ``myself`` only).
-    moving: frozenset[int]
-
-    @property
-    def primary(self) -> bool:
-        return "master" in self.flags
-
-    @property
-    def healthy(self) -> bool:
-        return not self.flags & {"fail", "fail?", "handshake", "noaddr"}
-
-    def owns_all(self, slots: Iterable[int]) -> bool:
-        starts = [lo for lo, _ in self.ranges]
-        for slot in slots:
-            i = bisect.bisect_right(starts, slot) - 1
-            if i < 0 or slot > self.ranges[i][1]:
-                return False
-        return True
-
-
-def parse_cluster_nodes(text: str) -> list[NodeEntry]:
-    """Parse the reply of ``CLUSTER NODES``."""
-    entries: list[NodeEntry] = []
-    for line in text.splitlines():
-        fields = line.split()
-        if len(fields) < 8:
-            continue
-        hostport = fields[1].split("@", 1)[0]
-        host, _, port = hostport.rpartition(":")
-        address = (host, int(port)) if host and port.isdigit() and int(port) > 0 else None
-        ranges: list[tuple[int, int]] = []
-        moving: set[int] = set()
-        for token in fields[8:]:
-            if token.startswith("["):
-                moving.add(int(token[1:].split("-", 1)[0]))
-            elif "-" in token:
-                lo, hi = token.split("-", 1)
-                ranges.append((int(lo), int(hi)))
-            else:
-                ranges.append((int(token), int(token)))
-        entries.append(
-            NodeEntry(
-                node_id=fields[0],
-                address=address,
-                flags=frozenset(fields[2].split(",")),
-                config_epoch=int(fields[6]),
-                ranges=tuple(sorted(ranges)),
-                moving=frozenset(moving),
-            )
-        )
-    return entries
-
-
-@dataclass(frozen=True, slots=True)
-class _SelfView:
-    """What one node says about itself: enough to tell whether its SCAN can be trusted."""
-
-    run_id: str
-    me: NodeEntry
-    cluster_ok: bool
-
-    def serves(self, slots: frozenset[int]) -> bool:
-        """Whether a walk of this node may start: it is the stable primary of ``slots``."""
-        return self.cluster_ok and self.still_serves(slots)
-
-    def still_serves(self, slots: frozenset[int]) -> bool:
-        me = self.me
-        return me.primary and not (me.moving & slots) and me.owns_all(slots)
-
-    def same_node(self, other: _SelfView) -> bool:
-        """Same process, same identity, no failover or slot import in between."""
-        return (self.run_id, self.me.node_id, self.me.primary, self.me.config_epoch) == (
-            other.run_id,
-            other.me.node_id,
-            other.me.primary,
-            other.me.config_epoch,
-        )
-
 
 @dataclass(frozen=True, slots=True)
 class _WalkEnd:
@@ -318,30 +94,7 @@ class _WalkEnd:
     error: Exception | None = None
 
 
-# --------------------------------------------------------------------------- errors
-
-
-@contextlib.contextmanager
-def translate_cluster_errors(url: str, command: str) -> Iterator[None]:
-    """:func:`~tenantkv.backends.redis.translate_errors` plus redis-py's cluster exceptions."""
-    with translate_errors(url, command):
-        try:
-            yield
-        except (rexc.ClusterDownError, rexc.TryAgainError, rexc.SlotNotCoveredError) as exc:
-            raise BackendUnavailableError(
-                f"{command} failed: the cluster at {url} is not serving all slots: {exc}",
-                url=url,
-                command=command,
-            ) from exc
-        except rexc.RedisClusterException as exc:  # not a RedisError subclass
-            cls = BackendUnavailableError if "connect" in str(exc) else BackendError
-            raise cls(f"{command} failed on {url}: {exc}", url=url, command=command) from exc
-
-
-# --------------------------------------------------------------------------- backend
-
-
-class RedisClusterBackend(SingleKeyCommands):
+class RedisClusterBackend(SingleKeyCommands, BackendBase):
     """A backend on a Redis Cluster (``redis+cluster://`` or ``rediss+cluster://``)."""
 
     def __init__(
@@ -353,8 +106,8 @@ class RedisClusterBackend(SingleKeyCommands):
         node_options: dict[str, Any],
         topology_wait_ms: int = DEFAULT_TOPOLOGY_WAIT_MS,
     ) -> None:
+        super().__init__(url)
         self._client = client
-        self._url = url
         self._startup_nodes = list(startup_nodes)
         self._node_options = node_options
         self._topology_wait_s = topology_wait_ms / 1000
@@ -365,44 +118,32 @@ class RedisClusterBackend(SingleKeyCommands):
         # because of this map, so it may be stale.
         self._topology: list[NodeEntry] = []
         self._set_many_script = client.register_script(lua_source("set_many_unindexed"))
-        self._closed = False
+
+    @staticmethod
+    def prepare(url: StoreURL, options: dict[str, Any]) -> StoreURL:
+        """``url`` with its options checked and ``options`` (keywords) merged; no I/O."""
+        return cluster_url(url, options)
 
     @classmethod
-    def from_url(
-        cls, url: str, *, redacted_url: str, topology_wait_ms: object = None, **options: Any
-    ) -> RedisClusterBackend:
-        """Build a backend from a ``redis+cluster://`` URL; redis-py options as keywords."""
-        nodes, url_options = parse_cluster_url(url, redacted=redacted_url)
-        wait_ms = _wait_option(
-            url_options.pop("topology_wait_ms", None)
-            if topology_wait_ms is None
-            else topology_wait_ms
-        )
-        merged = {**url_options, **options}
+    def create(cls, url: StoreURL) -> RedisClusterBackend:
+        """A backend on the cluster of a prepared ``redis+cluster://`` URL (nothing sent yet)."""
         try:
             client = RedisCluster(
-                startup_nodes=[ClusterNode(host, port) for host, port in nodes],
-                decode_responses=False,
-                encoding_errors=KEY_ENCODING[1],
-                **{**client_defaults(), **merged},
+                startup_nodes=[ClusterNode(host, port) for host, port in url.nodes],
+                **url.client_options,
             )
         except (ValueError, TypeError, rexc.RedisClusterException) as exc:
-            raise InvalidURLError(f"invalid Redis Cluster URL {redacted_url}: {exc}") from exc
-        node_options = {k: v for k, v in merged.items() if k in _NODE_OPTIONS}
+            raise InvalidURLError(f"invalid Redis Cluster URL {url.redacted}: {exc}") from exc
         return cls(
             client,
-            url=redacted_url,
-            startup_nodes=nodes,
-            node_options=node_options,
-            topology_wait_ms=wait_ms,
+            url=url.redacted,
+            startup_nodes=url.nodes,
+            node_options=node_options(url.client_options),
+            topology_wait_ms=url.backend_options["topology_wait_ms"],
         )
 
     def __repr__(self) -> str:
         return f"RedisClusterBackend(url={self._url!r})"
-
-    @property
-    def url(self) -> str:
-        return self._url
 
     @property
     def client(self) -> RedisCluster:
@@ -417,10 +158,6 @@ class RedisClusterBackend(SingleKeyCommands):
     def subscription_count(self) -> int:
         return sum(hub.subscription_count for hub in self._hubs.values())
 
-    def _check_open(self) -> None:
-        if self._closed:
-            raise StoreClosedError(f"the backend for {self._url} is closed")
-
     def _errors(self, command: str) -> contextlib.AbstractContextManager[None]:
         self._check_open()
         return translate_cluster_errors(self._url, command)
@@ -434,17 +171,12 @@ class RedisClusterBackend(SingleKeyCommands):
         client = self._node_clients.get(address)
         if client is None:
             client = aioredis.Redis(
-                host=address[0],
-                port=address[1],
-                decode_responses=False,
-                encoding_errors=KEY_ENCODING[1],
-                retry=Retry(NoBackoff(), 0),
-                **{**client_defaults(), **self._node_options},
+                host=address[0], port=address[1], retry=Retry(NoBackoff(), 0), **self._node_options
             )
             self._node_clients[address] = client
         return client
 
-    # -- single keys: redis-py routes them by slot -------------------------
+    # -- liveness (single-key commands: SingleKeyCommands, routed by redis-py)
     async def ping(self) -> None:
         with self._errors("PING"):
             await self._client.initialize()
@@ -455,7 +187,7 @@ class RedisClusterBackend(SingleKeyCommands):
         """One MGET per hash slot, all slots in parallel."""
         if not keys:
             return []
-        groups = _group_by_slot(keys)
+        groups = group_by_slot(keys)
         out: list[bytes | None] = [None] * len(keys)
 
         async def one_slot(positions: list[int]) -> None:
@@ -477,7 +209,7 @@ class RedisClusterBackend(SingleKeyCommands):
         """
         if not items:
             return
-        groups = _group_by_slot(key for key, _ in items)
+        groups = group_by_slot(key for key, _ in items)
         ttl = "" if ttl_ms is None else str(ttl_ms)
 
         async def one_slot(positions: list[int]) -> None:
@@ -491,7 +223,7 @@ class RedisClusterBackend(SingleKeyCommands):
         """UNLINK grouped by slot, at most :data:`UNLINK_BATCH` keys per command."""
         if not keys:
             return 0
-        groups = _group_by_slot(keys)
+        groups = group_by_slot(keys)
 
         async def one_slot(positions: list[int]) -> int:
             removed = 0
@@ -646,7 +378,7 @@ class RedisClusterBackend(SingleKeyCommands):
             assert last is not None
             raise last
 
-    async def _self_view(self, client: aioredis.Redis) -> _SelfView:
+    async def _self_view(self, client: aioredis.Redis) -> SelfView:
         async with client.pipeline(transaction=False) as pipe:
             pipe.execute_command("CLUSTER", "NODES")
             pipe.execute_command("CLUSTER", "INFO")
@@ -656,7 +388,7 @@ class RedisClusterBackend(SingleKeyCommands):
         if len(me) != 1:
             raise rexc.ConnectionError("the node did not describe itself in CLUSTER NODES")
         cluster_ok = "cluster_state:ok" in decode_key(info_raw)
-        return _SelfView(str(server.get("run_id", "")), me[0], cluster_ok)
+        return SelfView(str(server.get("run_id", "")), me[0], cluster_ok)
 
     async def _walk_all(
         self,
@@ -718,7 +450,7 @@ class RedisClusterBackend(SingleKeyCommands):
             error = exc
         await queue.put(_WalkEnd(slots, complete, error))
 
-    # -- key index (tenantkv.backends.keyindex) ---------------------------------
+    # -- key index (tenantkv.index.protocols) -----------------------------------
     def key_index(self, keys: IndexKeys) -> RedisKeyIndex:
         """The tenant index stored under ``keys``: the Redis scripts run as-is on a cluster,
         because the index keys and the data keys they cover share one hash slot (the
@@ -738,15 +470,3 @@ class RedisClusterBackend(SingleKeyCommands):
                 await client.aclose()
         self._node_clients.clear()
         await self._client.aclose()
-
-
-def _wait_option(value: object) -> int:
-    if value is None:
-        return DEFAULT_TOPOLOGY_WAIT_MS
-    try:
-        wait = int(str(value)) if isinstance(value, str) else value
-    except ValueError:
-        wait = None
-    if isinstance(wait, bool) or not isinstance(wait, int) or wait < 0:
-        raise InvalidURLError(f"topology_wait_ms must be an integer >= 0, not {value!r}")
-    return wait

@@ -1,0 +1,186 @@
+"""redis-py client options: which a store accepts, checked before anything connects.
+
+Options come from the URL's query (typed by redis-py's own URL parser, see
+:mod:`tenantkv.urls`) and from ``open_store``'s keywords; a keyword wins.
+Names the redis-py client does not take, options tenantkv sets itself, TLS
+options on ``redis://`` and values of the wrong type raise
+:class:`~tenantkv.errors.InvalidURLError` when the store opens, not a
+``TypeError`` on the first command.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import inspect
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster
+
+from ...codec import KEY_ENCODING
+from ...errors import InvalidURLError
+from ...urls import StoreURL
+from ...validation import check_wait_ms, store_option
+
+__all__ = [
+    "DEFAULT_TOPOLOGY_WAIT_MS",
+    "client_defaults",
+    "cluster_url",
+    "node_options",
+    "standalone_url",
+]
+
+#: How long an enumeration waits for the cluster to settle (a failover to
+#: finish, a migrating slot to land) before it raises TopologyChangedError.
+#: Redis' default cluster-node-timeout is 15 s, so with default settings an
+#: enumeration running into a *crashed* primary raises rather than waits.
+DEFAULT_TOPOLOGY_WAIT_MS = 10_000
+
+
+def client_defaults() -> dict[str, Any]:
+    """redis-py client options tenantkv sets unless the caller passes them.
+
+    redis-py >= 8 enables RESP3 maintenance notifications in ``"auto"`` mode,
+    and while that mode is on its pool hands out a pooled connection without
+    checking whether the server has closed it (redis-py issue #4128). The
+    first command after an idle timeout or a server restart then failed with
+    "Connection closed by server". With the notifications off (tenantkv uses
+    none of them), the pool notices the closed connection and opens a new one.
+    """
+    try:
+        from redis.maint_notifications import MaintNotificationsConfig
+    except ImportError:  # redis-py < 8 has no such mode
+        return {}
+    return {"maint_notifications_config": MaintNotificationsConfig(enabled=False)}
+
+
+#: Options tenantkv sets itself: replies stay bytes, and key bytes that are
+#: not UTF-8 come back as surrogate escapes (tenantkv.codec).
+_OWN_OPTIONS = frozenset({"decode_responses", "encoding", "encoding_errors"})
+_FIXED = {"decode_responses": False, "encoding_errors": KEY_ENCODING[1]}
+#: Defaults of tenantkv's own where redis-py has none: a server that does not
+#: accept the connection fails the open within 5 s instead of hanging.
+_DEFAULTS = {"socket_connect_timeout": 5.0}
+
+
+def _parameters(init: Callable[..., object], *excluded: str) -> frozenset[str]:
+    names = frozenset(inspect.signature(init).parameters)
+    return names - {"self", *excluded, *_OWN_OPTIONS}
+
+
+# What each client's constructor takes, less what the URL decides (where the
+# server is, TLS: rediss://) and redis-py's own plumbing.
+_STANDALONE_OPTIONS = _parameters(
+    aioredis.Redis.__init__,
+    "host",
+    "port",
+    "connection_pool",
+    "unix_socket_path",
+    "auto_close_connection_pool",
+    "event_dispatcher",
+    "ssl",
+)
+_CLUSTER_OPTIONS = _parameters(
+    RedisCluster.__init__, "host", "port", "startup_nodes", "db", "path", "event_dispatcher", "ssl"
+)
+# A URL's query goes to the connection class, which lacks the client's own options.
+_CLIENT_ONLY_OPTIONS = frozenset({"single_connection_client"})
+# Numeric options that redis-py would only reject, with a TypeError, on connecting
+# (as URL query parameters it converts them itself).
+_NUMBER_OPTIONS = frozenset(
+    {
+        "db",
+        "socket_timeout",
+        "socket_connect_timeout",
+        "socket_read_size",
+        "health_check_interval",
+        "max_connections",
+        "protocol",
+    }
+)
+
+
+def _check_names(
+    keywords: Iterable[str], query: Iterable[str], url: StoreURL, accepted: frozenset[str]
+) -> None:
+    """Refuse option names (keywords, or the URL's query) the client does not take."""
+    if not url.tls:
+        accepted = frozenset(name for name in accepted if not name.startswith("ssl"))
+    named = [(name, accepted) for name in keywords]
+    named += [(name, accepted - _CLIENT_ONLY_OPTIONS) for name in query]
+    for name, allowed in named:
+        if name in _OWN_OPTIONS:
+            raise InvalidURLError(
+                f"option {name!r} is not accepted for {url.redacted}: tenantkv sets it itself"
+            )
+        if name not in allowed:
+            hint = ""
+            if name.startswith("ssl") and not url.tls:
+                hint = " (a TLS option: use rediss://)"
+            elif name in _CLIENT_ONLY_OPTIONS:
+                hint = " (give it to open_store as a keyword, not in the URL)"
+            elif name == "topology_wait_ms":
+                hint = " (a redis+cluster:// option)"
+            elif close := difflib.get_close_matches(name, allowed, n=1):
+                hint = f" (did you mean {close[0]!r}?)"
+            raise InvalidURLError(f"unknown option {name!r} for {url.redacted}{hint}")
+
+
+def _check_numbers(options: dict[str, Any], url: StoreURL) -> None:
+    for name in _NUMBER_OPTIONS.intersection(options):
+        value = options[name]
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+            raise InvalidURLError(
+                f"option {name!r} for {url.redacted} must be a number, not {value!r}"
+            )
+
+
+def standalone_url(url: StoreURL, keywords: dict[str, Any]) -> StoreURL:
+    """``url`` of a single server with its client options checked and the keywords merged."""
+    _check_names(keywords, url.backend_query, url, _STANDALONE_OPTIONS)
+    _check_numbers(keywords, url)
+    merged = {**_DEFAULTS, **client_defaults(), **url.client_options, **keywords, **_FIXED}
+    return dataclasses.replace(url, client_options=merged)
+
+
+def cluster_url(url: StoreURL, keywords: dict[str, Any]) -> StoreURL:
+    """``url`` of a cluster with its client options checked and the keywords merged.
+
+    ``topology_wait_ms`` (URL or keyword) is the backend's own option, kept
+    apart in ``backend_options``.
+    """
+    keywords = dict(keywords)
+    from_url = {**url.client_options}
+    wait: object = keywords.pop("topology_wait_ms", from_url.pop("topology_wait_ms", None))
+    query = [name for name in url.backend_query if name != "topology_wait_ms"]
+    _check_names(keywords, query, url, _CLUSTER_OPTIONS)
+    _check_numbers(keywords, url)
+    wait_ms = (
+        DEFAULT_TOPOLOGY_WAIT_MS
+        if wait is None
+        else store_option("topology_wait_ms", wait, lambda v: check_wait_ms(v, "topology_wait_ms"))
+    )
+    merged = {**_DEFAULTS, **client_defaults(), **from_url, **keywords, **_FIXED}
+    return dataclasses.replace(
+        url, client_options=merged, backend_options={"topology_wait_ms": wait_ms}
+    )
+
+
+# Options of redis-py's single-node client that a per-node connection of a
+# cluster backend (enumeration, pub/sub) inherits from the cluster's options.
+_NODE_OPTIONS = _STANDALONE_OPTIONS - {
+    "db",
+    "single_connection_client",
+    "retry",
+    "retry_on_error",
+    "retry_on_timeout",
+    "max_connections",
+    "redis_connect_func",
+} | {"ssl", *_FIXED}
+
+
+def node_options(cluster_options: dict[str, Any]) -> dict[str, Any]:
+    """What a client of one cluster node takes from the cluster client's options."""
+    return {name: value for name, value in cluster_options.items() if name in _NODE_OPTIONS}

@@ -1,0 +1,137 @@
+"""The Redis backend: redis-py's asyncio client (hiredis parser) on one server.
+
+Every command runs inside ``_errors(command)``, which refuses a closed backend
+and translates redis-py's exceptions into :mod:`tenantkv.errors` with the
+URL's password removed. Pub/sub uses one dedicated subscriber connection per
+backend, shared by all its subscriptions, read by one background task
+(:mod:`.pubsub`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Sequence
+from typing import Any, cast
+
+import redis.asyncio as aioredis
+
+from ...codec import decode_key
+from ...errors import InvalidURLError
+from ...index.protocols import IndexKeys
+from ...urls import StoreURL
+from ..base import BackendBase
+from .commands import SingleKeyCommands
+from .errors import translate_errors
+from .index import RedisKeyIndex
+from .options import standalone_url
+from .pubsub import RedisSubscription, SubscriberHub
+from .scripts import lua_source
+
+__all__ = ["RedisBackend"]
+
+
+class RedisBackend(SingleKeyCommands, BackendBase):
+    """A backend on one Redis server (``redis://`` or ``rediss://``)."""
+
+    def __init__(self, client: aioredis.Redis, *, url: str) -> None:
+        super().__init__(url)
+        self._client = client
+        self._hub = SubscriberHub(client, url)
+        self._set_many_script = client.register_script(lua_source("set_many_unindexed"))
+
+    @staticmethod
+    def prepare(url: StoreURL, options: dict[str, Any]) -> StoreURL:
+        """``url`` with its options checked and ``options`` (keywords) merged; no I/O.
+
+        Option names, from the keywords and the URL's query, are checked here
+        (redis-py would only fail on the first connection, with a TypeError).
+        """
+        return standalone_url(url, options)
+
+    @classmethod
+    def create(cls, url: StoreURL) -> RedisBackend:
+        """A backend on the server of a prepared ``redis://`` URL (nothing sent yet)."""
+        ((host, port),) = url.nodes
+        try:
+            client = aioredis.Redis(host=host, port=port, **url.client_options)
+        except (ValueError, TypeError) as exc:
+            raise InvalidURLError(f"invalid Redis URL {url.redacted}: {exc}") from exc
+        return cls(client, url=url.redacted)
+
+    @property
+    def client(self) -> aioredis.Redis:
+        """The underlying redis-py client (for diagnostics and tests)."""
+        return self._client
+
+    @property
+    def _key_client(self) -> aioredis.Redis:
+        return self._client
+
+    @property
+    def subscription_count(self) -> int:
+        return self._hub.subscription_count
+
+    def _errors(self, command: str) -> contextlib.AbstractContextManager[None]:
+        self._check_open()
+        return translate_errors(self._url, command)
+
+    async def ping(self) -> None:
+        with self._errors("PING"):
+            await self._client.ping()
+
+    async def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
+        if not keys:
+            return []
+        with self._errors("MGET"):
+            values = await self._client.mget(list(keys))
+        return cast("list[bytes | None]", values)
+
+    async def set_many(self, items: Sequence[tuple[str, bytes]], ttl_ms: int | None) -> None:
+        """One atomic script call (``lua/set_many_unindexed.lua``): MSET, or SET … PX per key.
+
+        A MULTI/EXEC of the same SETs is as atomic, but costs the client several
+        times as much per key: redis-py queues, packs and parses one command per key.
+        """
+        if not items:
+            return
+        ttl = "" if ttl_ms is None else str(ttl_ms)
+        with self._errors("SET"):
+            await self._set_many_script(
+                keys=[key for key, _ in items], args=[ttl, *(value for _, value in items)]
+            )
+
+    async def publish(self, channel: str, data: bytes) -> int:
+        with self._errors("PUBLISH"):
+            receivers: int = await self._client.publish(channel, data)
+        return receivers
+
+    def subscribe(self, channel: str) -> RedisSubscription:
+        self._check_open()
+        return RedisSubscription(self._hub, channel)
+
+    async def scan(self, match: str, count: int) -> AsyncIterator[list[str]]:
+        cursor = 0
+        while True:
+            with self._errors("SCAN"):
+                cursor, keys = await self._client.scan(cursor=cursor, match=match, count=count)
+            yield [decode_key(key) for key in keys]
+            if cursor == 0:
+                return
+
+    async def unlink(self, keys: Sequence[str]) -> int:
+        if not keys:
+            return 0
+        with self._errors("UNLINK"):
+            removed: int = await self._client.unlink(*keys)
+        return removed
+
+    def key_index(self, keys: IndexKeys) -> RedisKeyIndex:
+        """The tenant index stored under ``keys`` (kept by Lua scripts; Redis >= 7.0)."""
+        return RedisKeyIndex(self._client, keys, errors=self._errors)
+
+    async def aclose(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        await self._hub.aclose()
+        await self._client.aclose()
