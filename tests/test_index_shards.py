@@ -8,6 +8,9 @@ per shard, in that shard's slot, and repair that reaches every shard.
 
 from __future__ import annotations
 
+import asyncio
+import gc
+import warnings
 from collections import Counter
 
 import pytest
@@ -145,3 +148,28 @@ async def test_sharded_store_writes_through_every_shards_index() -> None:
         assert all(isinstance(index, MemoryKeyIndex) for index in enumerator.indexes)
         assert isinstance(store._writer, ShardedKeyWriter)
         assert "3 shards" in repr(store)
+
+
+async def test_cancelling_a_sharded_listing_leaves_no_coroutine_unawaited(
+    store: TenantStore,
+) -> None:
+    """Each shard's chunk (and prune, count) is only created when its task runs, so a
+    cancel during the fan-out leaves nothing "never awaited" (an error under ``-W error``)."""
+    await store.set_many({f"k{i}": i for i in range(2000)})
+    calls = [
+        lambda: store.keys(count=10),
+        lambda: store.count_keys("k1*"),
+        lambda: store.prune_index(),
+        lambda: store.clear(count=10),
+    ]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for call in calls:
+            for steps in range(6):
+                task = asyncio.ensure_future(call())
+                for _ in range(steps):
+                    await asyncio.sleep(0)
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+        gc.collect()
+    assert [str(w.message) for w in caught if w.category is RuntimeWarning] == []

@@ -1,12 +1,14 @@
-"""Cancellation that a long loop of server calls does not lose.
+"""Cancellation that a server call, or a long loop of them, does not lose.
 
 On Python 3.11, ``asyncio.wait_for`` swallows a cancellation that arrives
 while the call it wraps has just completed (CPython gh-86296; 3.12 rebuilt
 ``wait_for`` on ``asyncio.timeout``). redis-py wraps every send in it when a
 ``socket_timeout`` is set, so a ``task.cancel()`` (or ``asyncio.timeout``,
-or Ctrl-C) aimed at a ``clear()`` of many pages was lost most of the time,
-and the clear ran to the end. The task still counts the request
-(:meth:`asyncio.Task.cancelling`), so loops check it between server calls.
+or Ctrl-C) was lost most of the time: the call, and the code after it, ran
+on. The task still counts the request (:meth:`asyncio.Task.cancelling`), so
+every Redis command checks it when it completes (the error translation of
+``tenantkv.backends.redis.errors``, and the cluster walk's own node
+commands), and loops check it between server calls.
 
 A loop sees only requests made after it started: one swallowed before (say,
 while the store was opening) looks the same as cleanup code running under a

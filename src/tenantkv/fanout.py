@@ -1,9 +1,9 @@
-"""Bounded fan-out: one awaitable per hash slot, node or tenant shard, a few at a time."""
+"""Bounded fan-out: one call per hash slot, node or tenant shard, a few at a time."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import TypeVar
 
 __all__ = ["MAX_PARALLEL", "gather_limited"]
@@ -16,22 +16,27 @@ MAX_PARALLEL = 16
 T = TypeVar("T")
 
 
-async def gather_limited(awaitables: Iterable[Awaitable[T]], limit: int = MAX_PARALLEL) -> list[T]:
-    """Run ``awaitables`` with at most ``limit`` at a time; their results in order.
+async def gather_limited(
+    calls: Iterable[Callable[[], Awaitable[T]]], limit: int = MAX_PARALLEL
+) -> list[T]:
+    """Make ``calls`` (each returning an awaitable) with at most ``limit`` running at a time;
+    their results in order.
 
-    If one fails, the others are cancelled and its error is raised. A single
-    awaitable is simply awaited (no task).
+    A call is only made when its turn comes, so nothing is created that a
+    cancellation or a failure could leave un-awaited. If one fails, the
+    others are cancelled and its error is raised. A single call is simply
+    awaited (no task). Bind loop variables with :func:`functools.partial`.
     """
-    pending = list(awaitables)
+    pending = list(calls)
     if len(pending) == 1:
-        return [await pending[0]]
+        return [await pending[0]()]
     gate = asyncio.Semaphore(limit)
 
-    async def gated(awaitable: Awaitable[T]) -> T:
+    async def gated(call: Callable[[], Awaitable[T]]) -> T:
         async with gate:
-            return await awaitable
+            return await call()
 
-    tasks = [asyncio.ensure_future(gated(a)) for a in pending]
+    tasks = [asyncio.ensure_future(gated(call)) for call in pending]
     try:
         return list(await asyncio.gather(*tasks))
     except BaseException:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 
 from ..backends.base import Backend
 from ..cancellation import CancellationCheck
@@ -173,7 +174,8 @@ class IndexEnumerator:
             cancelled()
             shards = list(resume)
             chunks = await gather_limited(
-                self._indexes[shard].chunk(prefix, resume[shard], count) for shard in shards
+                partial(self._indexes[shard].chunk, prefix, resume[shard], count)
+                for shard in shards
             )
             for shard, chunk in zip(shards, chunks, strict=True):
                 if chunk.last is None:
@@ -203,7 +205,9 @@ class IndexEnumerator:
     async def count(self, pattern: str, count: int) -> int:
         if literal_prefix(pattern) == ("", "prefix"):
             # One O(log N) call per shard.
-            counts = await gather_limited(index.live_count(prune=count) for index in self._indexes)
+            counts = await gather_limited(
+                partial(index.live_count, prune=count) for index in self._indexes
+            )
             return sum(counts)
         total = 0
         async for batch in self.batches(pattern, count):
@@ -224,7 +228,7 @@ class IndexEnumerator:
                 deleted += await index.unlink([key_prefix + k for k in keys])
             return deleted
 
-        return sum(await gather_limited(clear_shard(index) for index in self._indexes))
+        return sum(await gather_limited(partial(clear_shard, index) for index in self._indexes))
 
     async def prune(self, count: int) -> int:
         """Remove the entries of every expired key, ``count`` per server call; how many."""
@@ -239,7 +243,7 @@ class IndexEnumerator:
                 if removed < count:
                     return pruned
 
-        return sum(await gather_limited(prune_shard(index) for index in self._indexes))
+        return sum(await gather_limited(partial(prune_shard, index) for index in self._indexes))
 
     async def verify(self, count: int, max_reported: int = DEFAULT_MAX_REPORTED) -> IndexReport:
         """Compare the index with a SCAN of the namespace; repair nothing (it only prunes)."""
@@ -281,7 +285,7 @@ class IndexEnumerator:
                 continue
             parts = list(groups.values())
             statuses = await gather_limited(
-                compare(self._indexes[shard], keys) for shard, keys in groups.items()
+                partial(compare, self._indexes[shard], keys) for shard, keys in groups.items()
             )
             for keys, found in zip(parts, statuses, strict=True):
                 tally.scanned += len(keys)
@@ -295,5 +299,5 @@ class IndexEnumerator:
                 found = await compare(index, [key_prefix + k for k in keys])
                 tally.add(keys, found, _INDEX_SIDE)
 
-        await gather_limited(walk_shard(index) for index in self._indexes)
+        await gather_limited(partial(walk_shard, index) for index in self._indexes)
         return tally.report(namespace.tenant, repaired=repair)

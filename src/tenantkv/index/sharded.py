@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 
 from ..fanout import gather_limited
 from ..namespace import Namespace
@@ -46,7 +47,7 @@ class ShardedKeyWriter:
     async def set_many(self, items: Sequence[tuple[str, bytes]], ttl_ms: int | None) -> None:
         groups = self._by_shard([key for key, _ in items])
         await gather_limited(
-            self._indexes[shard].set_many([items[i] for i in positions], ttl_ms)
+            partial(self._indexes[shard].set_many, [items[i] for i in positions], ttl_ms)
             for shard, positions in groups.items()
         )
 
@@ -62,7 +63,7 @@ class ShardedKeyWriter:
     async def unlink(self, keys: Sequence[str]) -> int:
         groups = self._by_shard(keys)
         removed = await gather_limited(
-            self._indexes[shard].unlink([keys[i] for i in positions])
+            partial(self._indexes[shard].unlink, [keys[i] for i in positions])
             for shard, positions in groups.items()
         )
         return sum(removed)

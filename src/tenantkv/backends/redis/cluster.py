@@ -40,14 +40,14 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, MutableSet, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, cast
 
 import redis.asyncio as aioredis
 from redis import exceptions as rexc
 from redis.asyncio.cluster import ClusterNode, RedisCluster
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
 
+from ...cancellation import CancellationCheck
 from ...codec import decode_key
 from ...errors import BackendUnavailableError, InvalidURLError, TopologyChangedError
 from ...fanout import gather_limited
@@ -57,7 +57,7 @@ from ..base import BackendBase
 from .commands import SingleKeyCommands
 from .errors import translate_cluster_errors
 from .index import RedisKeyIndex
-from .options import DEFAULT_TOPOLOGY_WAIT_MS, cluster_url, node_options
+from .options import DEFAULT_TOPOLOGY_WAIT_MS, NO_RETRY, cluster_url, node_options
 from .pubsub import RedisSubscription, SubscriberHub
 from .scripts import lua_source
 from .topology import (
@@ -171,7 +171,7 @@ class RedisClusterBackend(SingleKeyCommands, BackendBase):
         client = self._node_clients.get(address)
         if client is None:
             client = aioredis.Redis(
-                host=address[0], port=address[1], retry=Retry(NoBackoff(), 0), **self._node_options
+                host=address[0], port=address[1], **{**self._node_options, **NO_RETRY}
             )
             self._node_clients[address] = client
         return client
@@ -196,7 +196,7 @@ class RedisClusterBackend(SingleKeyCommands, BackendBase):
                 out[position] = cast("bytes | None", value)
 
         with self._errors("MGET"):
-            await gather_limited(one_slot(positions) for positions in groups.values())
+            await gather_limited(partial(one_slot, p) for p in groups.values())
         return out
 
     async def set_many(self, items: Sequence[tuple[str, bytes]], ttl_ms: int | None) -> None:
@@ -217,7 +217,7 @@ class RedisClusterBackend(SingleKeyCommands, BackendBase):
             await self._set_many_script(keys=keys, args=[ttl, *(items[i][1] for i in positions)])
 
         with self._errors("SET"):
-            await gather_limited(one_slot(positions) for positions in groups.values())
+            await gather_limited(partial(one_slot, p) for p in groups.values())
 
     async def unlink(self, keys: Sequence[str]) -> int:
         """UNLINK grouped by slot, at most :data:`UNLINK_BATCH` keys per command."""
@@ -233,7 +233,7 @@ class RedisClusterBackend(SingleKeyCommands, BackendBase):
             return removed
 
         with self._errors("UNLINK"):
-            counts = await gather_limited(one_slot(positions) for positions in groups.values())
+            counts = await gather_limited(partial(one_slot, p) for p in groups.values())
         return sum(counts)
 
     # -- pub/sub --------------------------------------------------------------
@@ -364,10 +364,12 @@ class RedisClusterBackend(SingleKeyCommands, BackendBase):
         candidates += [a for a in self._startup_nodes if a not in candidates]
         candidates += [a for a in self._node_clients if a not in candidates]
         last: BaseException | None = None
+        cancelled = CancellationCheck()  # not translated: see _walk
         for address in candidates:
             try:
                 client = self._node_client(address)
                 raw = await client.execute_command("CLUSTER", "NODES")  # type: ignore[no-untyped-call]
+                cancelled()
             except _TOPOLOGY_ERRORS as exc:
                 last = exc
                 continue
@@ -431,18 +433,24 @@ class RedisClusterBackend(SingleKeyCommands, BackendBase):
     ) -> None:
         complete = False
         error: Exception | None = None
+        # This task's commands are not translated (a failure here means "walk again"),
+        # so it restores the cancellations redis-py loses itself (.errors explains).
+        cancelled = CancellationCheck()
         try:
             client = self._node_client(address)
             before = await self._self_view(client)
+            cancelled()
             if before.serves(slots):
                 cursor = 0
                 while True:
                     cursor, keys = await client.scan(cursor=cursor, match=match, count=count)
+                    cancelled()
                     if keys:
                         await queue.put([decode_key(key) for key in keys])
                     if cursor == 0:
                         break
                 after = await self._self_view(client)
+                cancelled()
                 complete = after.same_node(before) and after.still_serves(slots)
         except _TOPOLOGY_ERRORS:
             complete = False

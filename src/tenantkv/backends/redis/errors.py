@@ -2,6 +2,17 @@
 
 Every command of the Redis backends runs inside one of these context
 managers, which name the store's URL with its password already removed.
+
+They also give back a cancellation redis-py lost. On Python 3.11,
+``asyncio.wait_for`` swallows a cancellation that arrives as the call it
+wraps completes (CPython gh-86296), and redis-py wraps its socket I/O in it
+whenever a socket timeout is set: a ``task.cancel()`` or an
+``asyncio.timeout()`` then let the command, and everything after it, run on
+as if nothing had happened. The task still counts the request
+(:meth:`asyncio.Task.cancelling`), so a command that completes while its
+task was asked to cancel raises :class:`asyncio.CancelledError` after all
+(an ``asyncio.timeout`` turns it into ``TimeoutError``). Its effect on the
+server may or may not have happened, as with any cancelled call.
 """
 
 from __future__ import annotations
@@ -11,6 +22,7 @@ from collections.abc import Iterator
 
 from redis import exceptions as rexc
 
+from ...cancellation import CancellationCheck
 from ...errors import BackendError, BackendUnavailableError, WrongTypeError
 
 __all__ = ["translate_cluster_errors", "translate_errors"]
@@ -18,7 +30,9 @@ __all__ = ["translate_cluster_errors", "translate_errors"]
 
 @contextlib.contextmanager
 def translate_errors(url: str, command: str) -> Iterator[None]:
-    """Turn redis-py's exceptions into tenantkv's, naming ``url`` (already redacted)."""
+    """Turn redis-py's exceptions into tenantkv's, naming ``url`` (already redacted), and
+    raise a cancellation the command swallowed (see the module docstring)."""
+    cancelled = CancellationCheck()
     try:
         yield
     except rexc.AuthenticationError as exc:  # a ConnectionError to redis-py, but not "unreachable"
@@ -39,6 +53,7 @@ def translate_errors(url: str, command: str) -> Iterator[None]:
         raise BackendError(f"{command} failed on {url}: {exc}", url=url, command=command) from exc
     except rexc.RedisError as exc:
         raise BackendError(f"{command} failed on {url}: {exc}", url=url, command=command) from exc
+    cancelled()
 
 
 @contextlib.contextmanager

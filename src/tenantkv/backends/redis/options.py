@@ -18,6 +18,8 @@ from typing import Any
 
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 
 from ...codec import KEY_ENCODING
 from ...errors import InvalidURLError
@@ -26,6 +28,7 @@ from ...validation import check_wait_ms, store_option
 
 __all__ = [
     "DEFAULT_TOPOLOGY_WAIT_MS",
+    "NO_RETRY",
     "client_defaults",
     "cluster_url",
     "node_options",
@@ -37,6 +40,11 @@ __all__ = [
 #: Redis' default cluster-node-timeout is 15 s, so with default settings an
 #: enumeration running into a *crashed* primary raises rather than waits.
 DEFAULT_TOPOLOGY_WAIT_MS = 10_000
+
+
+#: Options of a client whose commands fail at once instead of reconnecting and
+#: trying again: per-node clients of a cluster walk, and subscriber connections.
+NO_RETRY: dict[str, Any] = {"retry": Retry(NoBackoff(), 0), "retry_on_error": None}
 
 
 def client_defaults() -> dict[str, Any]:

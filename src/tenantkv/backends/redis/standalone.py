@@ -23,7 +23,7 @@ from ..base import BackendBase
 from .commands import SingleKeyCommands
 from .errors import translate_errors
 from .index import RedisKeyIndex
-from .options import standalone_url
+from .options import NO_RETRY, standalone_url
 from .pubsub import RedisSubscription, SubscriberHub
 from .scripts import lua_source
 
@@ -33,10 +33,11 @@ __all__ = ["RedisBackend"]
 class RedisBackend(SingleKeyCommands, BackendBase):
     """A backend on one Redis server (``redis://`` or ``rediss://``)."""
 
-    def __init__(self, client: aioredis.Redis, *, url: str) -> None:
+    def __init__(self, client: aioredis.Redis, *, url: str, subscriber: aioredis.Redis) -> None:
         super().__init__(url)
         self._client = client
-        self._hub = SubscriberHub(client, url)
+        self._subscriber = subscriber
+        self._hub = SubscriberHub(subscriber, url)
         self._set_many_script = client.register_script(lua_source("set_many_unindexed"))
 
     @staticmethod
@@ -54,9 +55,12 @@ class RedisBackend(SingleKeyCommands, BackendBase):
         ((host, port),) = url.nodes
         try:
             client = aioredis.Redis(host=host, port=port, **url.client_options)
+            # The subscriber connection never retries: a retry would reconnect
+            # and subscribe again behind the subscriptions' back (see .pubsub).
+            subscriber = aioredis.Redis(host=host, port=port, **{**url.client_options, **NO_RETRY})
         except (ValueError, TypeError) as exc:
             raise InvalidURLError(f"invalid Redis URL {url.redacted}: {exc}") from exc
-        return cls(client, url=url.redacted)
+        return cls(client, url=url.redacted, subscriber=subscriber)
 
     @property
     def client(self) -> aioredis.Redis:
@@ -134,4 +138,5 @@ class RedisBackend(SingleKeyCommands, BackendBase):
             return
         self._closed = True
         await self._hub.aclose()
+        await self._subscriber.aclose()
         await self._client.aclose()
