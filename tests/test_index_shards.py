@@ -12,6 +12,7 @@ import asyncio
 import gc
 import warnings
 from collections import Counter
+from collections.abc import Awaitable, Callable
 
 import pytest
 
@@ -156,7 +157,7 @@ async def test_cancelling_a_sharded_listing_leaves_no_coroutine_unawaited(
     """Each shard's chunk (and prune, count) is only created when its task runs, so a
     cancel during the fan-out leaves nothing "never awaited" (an error under ``-W error``)."""
     await store.set_many({f"k{i}": i for i in range(2000)})
-    calls = [
+    calls: list[Callable[[], Awaitable[object]]] = [
         lambda: store.keys(count=10),
         lambda: store.count_keys("k1*"),
         lambda: store.prune_index(),
