@@ -223,6 +223,25 @@ def test_loadtest_unreachable_url_hides_the_password() -> None:
     assert "***" in result.stderr
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"rediss://127.0.0.1:{free_port()}/0?ssl_password={PASSWORD}",
+        f"redis://127.0.0.1:{free_port()}/0?passwd={PASSWORD}",
+        f"redis://:ab/{PASSWORD}@127.0.0.1:{free_port()}/0",
+        f"redis://:{PASSWORD}@127.0.0.1:notaport/0",
+    ],
+    ids=["ssl_password", "misspelt-passwd", "unencoded-slash", "bad-port"],
+)
+@pytest.mark.parametrize("command", ["keys", "stats", "loadtest"])
+def test_no_secret_of_a_url_is_ever_printed(command: str, url: str) -> None:
+    args = ["loadtest", "--quick", "--url", url] if command == "loadtest" else [command]
+    if command != "loadtest":
+        args += ["--url", url, "-t", TENANT]
+    result = invoke(*args)
+    assert_one_line_error(result, secret=PASSWORD)
+
+
 @pytest.mark.parametrize("command", ["keys", "count", "stats", "clear", "verify-index"])
 def test_ops_unreachable_url(command: str) -> None:
     extra = ["--yes"] if command == "clear" else []

@@ -9,8 +9,7 @@ from typing import Any
 import pytest
 
 import tenantkv
-from tenantkv import TenantStore
-from tenantkv.opening import parse_url
+from tenantkv import TenantStore, parse_url
 
 from .conftest import new_tenant
 from .servers import FixtureServer, free_port
@@ -54,6 +53,26 @@ async def test_ttl_that_is_not_a_positive_int(store: TenantStore, ttl: Any) -> N
     remaining = await store.get_ttl("kept")
     assert remaining is not None
     assert remaining > 50_000
+
+
+NOT_A_MAPPING: list[Any] = [[("a", 1)], None, "a=1", 5, {("a", 1)}]
+
+
+@pytest.mark.parametrize("items", NOT_A_MAPPING, ids=repr)
+async def test_set_many_without_a_mapping(store: TenantStore, items: Any) -> None:
+    with pytest.raises(tenantkv.InvalidArgumentTypeError, match="mapping") as info:
+        await store.set_many(items)
+    assert isinstance(info.value, TypeError)
+    await assert_nothing_written(store)
+
+
+@pytest.mark.parametrize("keys", [5, None, "abc", b"abc", [1, 2], ["a", None]], ids=repr)
+async def test_get_many_without_an_iterable_of_keys(store: TenantStore, keys: Any) -> None:
+    await store.set("a", 1)
+    with pytest.raises(tenantkv.InvalidInputError) as info:
+        await store.get_many(keys)
+    assert isinstance(info.value, TypeError)
+    assert await store.get_many(iter(["a", "b"])) == [1, None]  # any iterable of str
 
 
 async def test_empty_key(store: TenantStore) -> None:
@@ -273,6 +292,101 @@ async def test_bad_redis_options_are_url_errors(
 ) -> None:
     with pytest.raises(tenantkv.InvalidURLError, match=re.escape(message)):
         await tenantkv.open_store(redis_server.url + query, tenant=new_tenant(), **options)
+
+
+#: URLs whose password holds what a URL parser reads as the end of the authority.
+UNENCODED_PASSWORDS = [
+    ("redis://:ab/cd3F@127.0.0.1:1/0", "cd3F"),
+    ("redis://:ab?cd3F@127.0.0.1:1/0", "cd3F"),
+    ("redis://user:ab#cd3F@127.0.0.1:1/0", "cd3F"),
+    ("redis://:p@ss/w0rd@127.0.0.1:1/0", "w0rd"),
+    ("redis+cluster://:ab/cd3F@127.0.0.1:1,127.0.0.1:2", "cd3F"),
+]
+
+
+@pytest.mark.parametrize(("url", "secret_part"), UNENCODED_PASSWORDS)
+async def test_a_password_with_unencoded_delimiters_is_never_shown(
+    url: str, secret_part: str
+) -> None:
+    with pytest.raises(tenantkv.InvalidURLError) as info:
+        await tenantkv.open_store(url, tenant="t")
+    message = str(info.value)
+    assert "ab" not in message.split("://", 1)[1].split("@")[0]
+    assert secret_part not in message
+    assert info.value.__cause__ is None  # no chained parser message that may quote it
+    assert "percent-encode" in message
+    assert secret_part not in tenantkv.redact_url(url)
+
+
+@pytest.mark.parametrize(
+    ("query", "secret"),
+    [
+        ("ssl_password=KeyPassphrase42", "KeyPassphrase42"),
+        ("passwd=X7secret", "X7secret"),
+        ("pass=X7secret", "X7secret"),
+        ("auth_token=X7secret", "X7secret"),
+        ("ssl_keyfile_passphrase=X7secret", "X7secret"),
+        ("Password=X7secret", "X7secret"),
+        ("pass%77ord=X7secret", "X7secret"),
+    ],
+)
+async def test_secret_looking_options_are_masked_everywhere(query: str, secret: str) -> None:
+    for url in (f"rediss://127.0.0.1:1/0?{query}", f"redis://127.0.0.1:1/0?{query}"):
+        assert secret not in tenantkv.redact_url(url)
+        with pytest.raises(tenantkv.TenantKVError) as info:  # unknown option, or unreachable
+            await tenantkv.open_store(url, tenant="t", socket_connect_timeout=0.5)
+        assert secret not in str(info.value)
+        assert secret not in getattr(info.value, "url", "")
+        assert secret not in repr(split_url_or_none(url))
+
+
+def split_url_or_none(url: str) -> object:
+    try:
+        return tenantkv.split_url(url)
+    except tenantkv.InvalidURLError as exc:
+        return exc
+
+
+@pytest.mark.redis
+@pytest.mark.parametrize(
+    ("query", "options", "option"),
+    [
+        ("?protocol=9", {}, "protocol"),
+        ("", {"protocol": 9}, "protocol"),
+        ("?socket_timeout=-1", {}, "socket_timeout"),
+        ("", {"socket_timeout": -1}, "socket_timeout"),
+        ("?socket_timeout=nan", {}, "socket_timeout"),
+        ("", {"socket_timeout": math.nan}, "socket_timeout"),
+        ("", {"socket_connect_timeout": math.inf}, "socket_connect_timeout"),
+        ("?max_connections=0", {}, "max_connections"),
+        ("", {"max_connections": 0}, "max_connections"),
+        ("", {"username": 5}, "username"),
+        ("", {"client_name": 5}, "client_name"),
+        ("", {"retry_on_timeout": "yes"}, "retry_on_timeout"),
+        ("", {"health_check_interval": -3}, "health_check_interval"),
+        ("", {"password": 12345}, "password"),
+    ],
+)
+async def test_bad_option_values_are_url_errors_naming_the_option(
+    redis_server: FixtureServer, query: str, options: dict[str, object], option: str
+) -> None:
+    url = redis_server.url + query
+    with pytest.raises(tenantkv.InvalidURLError, match=re.escape(repr(option))) as info:
+        await tenantkv.open_store(url, tenant=new_tenant(), **options)
+    if option == "password":
+        assert "12345" not in str(info.value)
+    # parse_url checks the same, without connecting.
+    with pytest.raises(tenantkv.InvalidURLError):
+        tenantkv.parse_url(url, **options)
+
+
+@pytest.mark.cluster
+async def test_bad_option_values_are_url_errors_on_a_cluster_too() -> None:
+    url = "redis+cluster://127.0.0.1:1?socket_timeout=-1"
+    with pytest.raises(tenantkv.InvalidURLError, match="socket_timeout"):
+        await tenantkv.open_store(url, tenant="t")
+    with pytest.raises(tenantkv.InvalidURLError, match="max_connections"):
+        await tenantkv.open_store("redis+cluster://127.0.0.1:1", tenant="t", max_connections=0)
 
 
 @pytest.mark.redis

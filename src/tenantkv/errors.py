@@ -9,6 +9,7 @@ Python user would expect, so ``except ValueError`` keeps working::
     │   ├── InvalidValueError (ValueError)     value JSON cannot encode, bad TTL, bad count
     │   ├── InvalidKeyError (ValueError)       empty key or pattern
     │   ├── InvalidKeyTypeError (TypeError)    key, pattern or channel that is not a str
+    │   ├── InvalidArgumentTypeError (TypeError)  e.g. a list where a mapping of items is due
     │   ├── InvalidTenantError (ValueError)    tenant ID outside the documented alphabet
     │   └── InvalidURLError (ValueError)       unparsable URL, unknown scheme, bad option
     ├── BackendError                           the server said no, or could not be reached
@@ -30,6 +31,7 @@ __all__ = [
     "BackendUnavailableError",
     "DecodeError",
     "IndexNotEnabledError",
+    "InvalidArgumentTypeError",
     "InvalidInputError",
     "InvalidKeyError",
     "InvalidKeyTypeError",
@@ -61,6 +63,11 @@ class InvalidKeyError(InvalidInputError, ValueError):
 
 class InvalidKeyTypeError(InvalidInputError, TypeError):
     """A key, pattern or channel name that is not a ``str``."""
+
+
+class InvalidArgumentTypeError(InvalidInputError, TypeError):
+    """An argument of the wrong kind: ``set_many`` without a mapping, ``get_many`` without
+    an iterable of keys (a lone ``str`` is refused: it would be read letter by letter)."""
 
 
 class InvalidTenantError(InvalidInputError, ValueError):

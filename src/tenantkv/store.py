@@ -22,7 +22,14 @@ from .index.enumerator import DEFAULT_MAX_REPORTED, IndexEnumerator, IndexReport
 from .index.protocols import KeyWriter
 from .namespace import Namespace
 from .urls import DEFAULT_COUNT
-from .validation import check_count, check_key, check_list_index, check_ttl
+from .validation import (
+    check_count,
+    check_key,
+    check_key_list,
+    check_list_index,
+    check_mapping,
+    check_ttl,
+)
 
 __all__ = ["LIST_SLICE", "StoreStats", "TenantStore", "TenantSubscription"]
 
@@ -143,8 +150,9 @@ class TenantStore:
 
     async def get_many(self, keys: Iterable[str]) -> list[Any]:
         """Values of ``keys`` in order (``None`` for missing ones), in one round trip."""
-        names = list(keys)
-        physical = [self._key(key) for key in names]
+        self._check_open()
+        names = check_key_list(keys, "get_many")
+        physical = [self._namespace.key(key) for key in names]
         raws = await self._backend.get_many(physical)
         return [
             None if raw is None else codec.decode(raw, key=k)
@@ -159,7 +167,10 @@ class TenantStore:
         Cluster and, with the key index, on a single Redis server too.
         """
         ttl = None if ttl_ms is None else check_ttl(ttl_ms)
-        items = [(self._key(key), codec.encode(value)) for key, value in mapping.items()]
+        items = [
+            (self._key(key), codec.encode(value))
+            for key, value in check_mapping(mapping, "set_many").items()
+        ]
         await self._writer.set_many(items, ttl)
 
     async def delete(self, key: str) -> bool:

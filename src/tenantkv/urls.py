@@ -41,6 +41,7 @@ __all__ = [
     "StoreOptions",
     "StoreURL",
     "format_address",
+    "is_secret_option",
     "redact_url",
     "split_url",
 ]
@@ -104,28 +105,69 @@ class StoreOptions:
     shards: int = 1
 
 
-def redact_url(url: str) -> str:
-    """``url`` with its password replaced by ``***`` (safe to log or show).
+#: Option names that hold a secret: any name containing one of these (``password``,
+#: ``ssl_password``, a misspelt ``passwd``, ``token``, ``ssl_keyfile_passphrase``, ...).
+_SECRET_NAME = re.compile(r"pass|pwd|secret|token|auth|credential|key", re.IGNORECASE)
+MASK = "***"
 
-    Both places a password can be given are masked: ``user:password@host``
-    and a ``password=`` query parameter (which redis-py accepts too).
+
+def is_secret_option(name: str) -> bool:
+    """Whether an option (a query parameter or a keyword) of that name may hold a secret."""
+    return _SECRET_NAME.search(unquote_plus(name)) is not None
+
+
+def _mask_query(query: str) -> str:
+    fields = query.split("&")
+    for i, item in enumerate(fields):
+        name, equals, _ = item.partition("=")
+        if equals and is_secret_option(name):
+            fields[i] = f"{name}={MASK}"
+    return "&".join(fields)
+
+
+def _userinfo_is_unambiguous(url: str) -> bool:
+    """Whether every ``@`` of ``url`` is inside its authority (``scheme://userinfo@host``).
+
+    A password holding an unencoded ``/``, ``?`` or ``#`` ends the authority
+    early for a URL parser, and what follows (the rest of the password, then
+    ``@host``) lands in the path, query or fragment.
     """
     try:
-        parts = urlsplit(url)
+        netloc = urlsplit(url).netloc
+    except ValueError:
+        return False
+    return url.count("@") == netloc.count("@")
+
+
+def redact_url(url: str) -> str:
+    """``url`` with every secret replaced by ``***`` (safe to log or show).
+
+    Masked: the password of ``user:password@host``; the value of every query
+    option whose name looks like a secret (:func:`is_secret_option`), known
+    to redis-py or not; and, when a password holds an unencoded ``/``, ``?``,
+    ``#`` or ``@`` so that a parser cannot tell where it ends, everything up
+    to the last ``@``. A URL that cannot be parsed at all shows no more than
+    that.
+    """
+    if not _userinfo_is_unambiguous(url):
+        before, at, after = url.rpartition("@")
+        scheme, sep, _ = before.partition("://")
+        host, mark, query = after.partition("?")
+        shown = (scheme + sep if sep else "") + (f"{MASK}@" if at else "") + host
+        return shown + (mark + _mask_query(query) if mark else "")
+    parts = urlsplit(url)
+    try:
         password = parts.password
     except ValueError:
-        return "<unparsable URL>"
+        password = None
     if password is not None:
         user = parts.username or ""
         host = parts.netloc.rpartition("@")[2]
-        parts = parts._replace(netloc=f"{user}:***@{host}")
+        parts = parts._replace(netloc=f"{user}:{MASK}@{host}")
     if parts.query:
-        fields = parts.query.split("&")
-        for i, item in enumerate(fields):
-            name, equals, _ = item.partition("=")
-            if equals and unquote_plus(name).lower() == "password":
-                fields[i] = f"{name}=***"
-        parts = parts._replace(query="&".join(fields))
+        parts = parts._replace(query=_mask_query(parts.query))
+    if parts.fragment:
+        parts = parts._replace(fragment=MASK)
     return urlunsplit(parts)
 
 
@@ -217,7 +259,7 @@ def _redis_py_options(single_node_url: str, redacted: str) -> dict[str, Any]:
     try:
         options = dict(redis_py_parse_url(single_node_url))
     except ValueError as exc:
-        raise InvalidURLError(f"invalid Redis URL {redacted}: {exc}") from exc
+        raise InvalidURLError(f"invalid Redis URL {redacted}: {exc}") from None
     for name in ("host", "port", "path"):
         options.pop(name, None)
     if options.pop("connection_class", None) is SSLConnection:
@@ -235,13 +277,19 @@ def split_url(url: object) -> StoreURL:
     if not isinstance(url, str):
         raise InvalidURLError(f"store URL must be a str, not {type(url).__name__}")
     redacted = redact_url(url)
+    if not _userinfo_is_unambiguous(url):
+        raise InvalidURLError(
+            f"cannot parse store URL {redacted}: an '@' after the host; percent-encode "
+            "'/', '?', '#' and '@' in a user name or password (e.g. '/' as %2F)"
+        )
     try:
         parts = urlsplit(url)
         scheme = SCHEMES.get(parts.scheme.lower())
         if scheme is not None and scheme.backend == "redis":
             parts.port  # noqa: B018 - raises ValueError on a bad port
-    except ValueError as exc:
-        raise InvalidURLError(f"cannot parse store URL {redacted}: {exc}") from exc
+    except ValueError:
+        # The parser's message may quote a piece of the URL: say no more than the URL shown.
+        raise InvalidURLError(f"cannot parse store URL {redacted}: bad host or port") from None
     if scheme is None:
         known = ", ".join(f"{name}://" for name in SCHEMES)
         raise InvalidURLError(f"unknown scheme in store URL {redacted}: use one of {known}")

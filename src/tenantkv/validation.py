@@ -22,11 +22,12 @@ Every function returns the value it accepted, so a caller writes
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
-from typing import TypeVar
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, TypeVar
 
 from .codec import KEY_ENCODING
 from .errors import (
+    InvalidArgumentTypeError,
     InvalidKeyError,
     InvalidKeyTypeError,
     InvalidTenantError,
@@ -43,7 +44,9 @@ __all__ = [
     "check_bool_option",
     "check_count",
     "check_key",
+    "check_key_list",
     "check_list_index",
+    "check_mapping",
     "check_prefix",
     "check_shards",
     "check_tenant",
@@ -110,6 +113,24 @@ def check_key(key: object, what: str = "key") -> str:
         if not canonical:
             raise InvalidKeyError(f"{what} {key!r} holds a surrogate that is not a UTF-8 byte")
     return key
+
+
+def check_mapping(items: object, what: str) -> Mapping[Any, Any]:
+    """``items`` if it is a mapping (of key -> value)."""
+    if not isinstance(items, Mapping):
+        raise InvalidArgumentTypeError(
+            f"{what} takes a mapping of key -> value (e.g. a dict), not {type(items).__name__}"
+        )
+    return items
+
+
+def check_key_list(keys: object, what: str) -> list[str]:
+    """``keys`` (an iterable of keys, not a lone str or bytes) as a list of checked keys."""
+    if isinstance(keys, str | bytes | bytearray) or not isinstance(keys, Iterable):
+        raise InvalidArgumentTypeError(
+            f"{what} takes an iterable of keys (e.g. a list of str), not {type(keys).__name__}"
+        )
+    return [check_key(key) for key in keys]
 
 
 def _is_int(value: object) -> bool:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import inspect
+import math
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -23,7 +24,7 @@ from redis.backoff import NoBackoff
 
 from ...codec import KEY_ENCODING
 from ...errors import InvalidURLError
-from ...urls import StoreURL
+from ...urls import MASK, StoreURL, is_secret_option
 from ...validation import check_wait_ms, store_option
 
 __all__ = [
@@ -95,19 +96,6 @@ _CLUSTER_OPTIONS = _parameters(
 )
 # A URL's query goes to the connection class, which lacks the client's own options.
 _CLIENT_ONLY_OPTIONS = frozenset({"single_connection_client"})
-# Numeric options that redis-py would only reject, with a TypeError, on connecting
-# (as URL query parameters it converts them itself).
-_NUMBER_OPTIONS = frozenset(
-    {
-        "db",
-        "socket_timeout",
-        "socket_connect_timeout",
-        "socket_read_size",
-        "health_check_interval",
-        "max_connections",
-        "protocol",
-    }
-)
 
 
 def _check_names(
@@ -136,19 +124,73 @@ def _check_names(
             raise InvalidURLError(f"unknown option {name!r} for {url.redacted}{hint}")
 
 
-def _check_numbers(options: dict[str, Any], url: StoreURL) -> None:
-    for name in _NUMBER_OPTIONS.intersection(options):
-        value = options[name]
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
-            raise InvalidURLError(
-                f"option {name!r} for {url.redacted} must be a number, not {value!r}"
-            )
+def _seconds(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and 0 < value < math.inf
+
+
+def _seconds_or_none(value: object) -> bool:
+    return value is None or _seconds(value)
+
+
+def _count_at_least(minimum: int) -> Callable[[object], bool]:
+    return lambda value: isinstance(value, int) and not isinstance(value, bool) and value >= minimum
+
+
+def _text_or_none(value: object) -> bool:
+    return value is None or isinstance(value, str)
+
+
+def _flag(value: object) -> bool:
+    return isinstance(value, bool)
+
+
+#: What each option's value must be, where redis-py would only fail later (a TypeError on
+#: the first command, a timeout "writing to" the server, a pool that never hands out a
+#: connection) or not at all (a NaN timeout). Options not listed are left to redis-py.
+_VALUES: dict[str, tuple[str, Callable[[object], bool]]] = {
+    "socket_timeout": ("a number of seconds > 0 (or None)", _seconds_or_none),
+    "socket_connect_timeout": ("a number of seconds > 0 (or None)", _seconds_or_none),
+    "health_check_interval": (
+        "a number of seconds >= 0",
+        lambda v: v == 0 or _seconds(v),
+    ),
+    "socket_read_size": ("an int >= 1", _count_at_least(1)),
+    "max_connections": ("an int >= 1 (or None)", lambda v: v is None or _count_at_least(1)(v)),
+    "db": ("an int >= 0", _count_at_least(0)),
+    "protocol": ("2 or 3 (RESP2 or RESP3)", lambda v: v is None or v in (2, 3, "2", "3")),
+    "username": ("a str", _text_or_none),
+    "password": ("a str", _text_or_none),
+    "client_name": ("a str", _text_or_none),
+    "ssl_password": ("a str", _text_or_none),
+    "ssl_keyfile": ("a path (str)", _text_or_none),
+    "ssl_certfile": ("a path (str)", _text_or_none),
+    "ssl_ca_certs": ("a path (str)", _text_or_none),
+    "ssl_ca_path": ("a path (str)", _text_or_none),
+    "ssl_ciphers": ("a str", _text_or_none),
+    "retry_on_timeout": ("a bool", _flag),
+    "socket_keepalive": ("a bool", lambda v: v is None or _flag(v)),
+    "ssl_check_hostname": ("a bool", _flag),
+    "single_connection_client": ("a bool", _flag),
+    "require_full_coverage": ("a bool", _flag),
+    "read_from_replicas": ("a bool", _flag),
+    "dynamic_startup_nodes": ("a bool", _flag),
+}
+
+
+def _check_values(options: dict[str, Any], url: StoreURL) -> None:
+    """Refuse option values of the wrong kind, from the URL (typed by redis-py) or keywords."""
+    for name, value in options.items():
+        rule = _VALUES.get(name)
+        if rule is None or rule[1](value):
+            continue
+        shown = MASK if is_secret_option(name) else repr(value)
+        raise InvalidURLError(f"option {name!r} for {url.redacted} must be {rule[0]}, not {shown}")
 
 
 def standalone_url(url: StoreURL, keywords: dict[str, Any]) -> StoreURL:
     """``url`` of a single server with its client options checked and the keywords merged."""
     _check_names(keywords, url.backend_query, url, _STANDALONE_OPTIONS)
-    _check_numbers(keywords, url)
+    _check_values({**url.client_options, **keywords}, url)
     merged = {**_DEFAULTS, **client_defaults(), **url.client_options, **keywords, **_FIXED}
     return dataclasses.replace(url, client_options=merged)
 
@@ -164,7 +206,7 @@ def cluster_url(url: StoreURL, keywords: dict[str, Any]) -> StoreURL:
     wait: object = keywords.pop("topology_wait_ms", from_url.pop("topology_wait_ms", None))
     query = [name for name in url.backend_query if name != "topology_wait_ms"]
     _check_names(keywords, query, url, _CLUSTER_OPTIONS)
-    _check_numbers(keywords, url)
+    _check_values({**from_url, **keywords}, url)
     wait_ms = (
         DEFAULT_TOPOLOGY_WAIT_MS
         if wait is None
