@@ -548,3 +548,44 @@ async def test_keys_written_during_a_plain_clear_stay_listed(open_tenant: OpenTe
     surviving = {key for key in late if await indexed.exists(key)}
     assert surviving <= listed
     assert not {key for key in listed if key.startswith("k")}  # the old keys are gone
+
+
+# -- a store without the index on an indexed tenant -------------------------------------------
+
+
+async def test_a_store_without_the_index_keeps_the_tenants_index_true(
+    open_tenant: OpenTenant,
+) -> None:
+    """A store opened without ``index=True`` on a tenant that has an index writes through
+    it: deletes, TTL changes, overwrites and new keys all show in the indexed store."""
+    indexed = await open_tenant()
+    await indexed.set_many({"gone": 1, "expiring": 2, "kept-ttl": 3, "cleared": 4})
+    await indexed.set("kept-ttl", 3, ttl_ms=60_000)
+    await indexed.list_push("list", 1)
+    plain = await open_tenant(indexed.tenant, index=False)
+    assert await plain.delete("gone")
+    assert await plain.set_ttl("expiring", 30)
+    await plain.set("kept-ttl", "no TTL now")
+    await plain.set("new", 5)
+    await plain.set_many({"new-many": 6}, ttl_ms=60_000)
+    await plain.list_push("list", 2)
+    await plain.list_push("new-list", 1)
+    await asyncio.sleep(0.05)  # "expiring" has expired
+    expected = {"kept-ttl", "cleared", "list", "new", "new-many", "new-list"}
+    assert set(await indexed.keys()) == expected
+    assert await indexed.count_keys() == len(expected)
+    await assert_clean(indexed)
+    assert await indexed.clear() == len(expected)
+    assert await plain.keys() == []
+
+
+async def test_a_store_without_the_index_leaves_a_tenant_without_one_alone(
+    open_tenant: OpenTenant,
+) -> None:
+    plain = await open_tenant(index=False)
+    await plain.set("k", 1)
+    indexed = await open_tenant(plain.tenant)
+    assert await indexed.keys() == []  # written before the index existed: not adopted...
+    report = await indexed.reindex()
+    assert report.missing_count == 1  # ...until reindex
+    assert await indexed.keys() == ["k"]

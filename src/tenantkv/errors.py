@@ -15,13 +15,18 @@ Python user would expect, so ``except ValueError`` keeps working::
     ├── BackendError                           the server said no, or could not be reached
     │   ├── BackendUnavailableError            connection refused, timed out, DNS failure
     │   ├── WrongTypeError                     e.g. ``get`` on a key that holds a list
-    │   └── TopologyChangedError               the cluster changed under an enumeration
+    │   ├── TopologyChangedError               the cluster changed under an enumeration
+    │   └── EvictionPolicyError                ``index=True`` on a server that may evict the index
     ├── DecodeError (ValueError)               stored bytes are not JSON this library wrote
     ├── IndexNotEnabledError                   index maintenance on a store without the index
     └── StoreClosedError                       the store was used after ``aclose()``
 
 Errors raised at the backend edge carry the store's URL with its password
 removed, never the password itself.
+
+:class:`IndexEvictionWarning` (a ``UserWarning``, not an error) is issued when
+an indexed store opens on a server that may evict data keys with a TTL before
+they expire (a ``volatile-*`` policy with ``maxmemory`` set).
 """
 
 from __future__ import annotations
@@ -30,6 +35,8 @@ __all__ = [
     "BackendError",
     "BackendUnavailableError",
     "DecodeError",
+    "EvictionPolicyError",
+    "IndexEvictionWarning",
     "IndexNotEnabledError",
     "InvalidArgumentTypeError",
     "InvalidInputError",
@@ -105,6 +112,19 @@ class TopologyChangedError(BackendError):
     Raised instead of returning a partial result; a new enumeration after the
     change completes normally.
     """
+
+
+class EvictionPolicyError(BackendError):
+    """The server may evict any key (``maxmemory`` with an ``allkeys-*`` policy), the
+    tenant's key index included: an indexed store would then list, count and clear
+    nothing while the data is still there. Use ``noeviction`` (or a ``volatile-*``
+    policy), or a store without the index."""
+
+
+class IndexEvictionWarning(UserWarning):
+    """The server may evict data keys that have a TTL before they expire (``maxmemory``
+    with a ``volatile-*`` policy): until they are pruned or reindexed, the key index
+    lists and counts such keys, and ``verify_index`` reports them as stale."""
 
 
 class DecodeError(TenantKVError, ValueError):

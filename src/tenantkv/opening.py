@@ -35,7 +35,7 @@ from .backends.base import Backend
 from .backends.memory import MemoryBackend
 from .backends.redis import RedisBackend, RedisClusterBackend
 from .enumeration import ScanEnumerator
-from .index import attach_index
+from .index import attach_index, existing_index_writer
 from .namespace import DEFAULT_PREFIX, Namespace
 from .store import TenantStore
 from .urls import DEFAULT_COUNT, STORE_OPTIONS, BackendKind, StoreOptions, StoreURL, split_url
@@ -135,10 +135,12 @@ async def _open(url: object, tenant: object, options: dict[str, Any]) -> TenantS
     settings = parsed.options
     namespace = Namespace(checked_tenant, settings.prefix, settings.shards)
     backend = await _answering(BACKENDS[parsed.backend].create(parsed))
-    if not settings.index:
-        enumerator = ScanEnumerator(backend, namespace)
-        return TenantStore(backend, namespace, enumerator, count=settings.count)
     try:
+        if not settings.index:
+            # Writes keep the tenant's index true if indexed stores made one.
+            writer = await existing_index_writer(backend, namespace)
+            enumerator = ScanEnumerator(backend, namespace)
+            return TenantStore(backend, namespace, enumerator, count=settings.count, writer=writer)
         index = await attach_index(backend, namespace)
     except BaseException:
         await backend.aclose()

@@ -13,7 +13,7 @@ Each backend keeps its own index beside its own code
 
 from __future__ import annotations
 
-from .attach import TenantIndex, attach_index
+from .attach import TenantIndex, attach_index, existing_index_writer
 from .enumerator import DEFAULT_MAX_REPORTED, IndexEnumerator, IndexReport
 from .protocols import (
     IndexChunk,
@@ -40,6 +40,7 @@ __all__ = [
     "ShardedKeyWriter",
     "TenantIndex",
     "attach_index",
+    "existing_index_writer",
     "prefix_successor",
     "shard_index_keys",
 ]

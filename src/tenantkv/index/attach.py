@@ -6,12 +6,13 @@ from dataclasses import dataclass
 
 from ..backends.base import Backend
 from ..errors import InvalidURLError
+from ..fanout import gather_limited
 from ..namespace import Namespace
 from .enumerator import IndexEnumerator
-from .protocols import IndexingBackend, KeyWriter, shard_index_keys
+from .protocols import IndexingBackend, KeyIndex, KeyWriter, shard_index_keys
 from .sharded import ShardedKeyWriter
 
-__all__ = ["TenantIndex", "attach_index"]
+__all__ = ["TenantIndex", "attach_index", "existing_index_writer"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,5 +39,28 @@ async def attach_index(backend: Backend, namespace: Namespace) -> TenantIndex:
     # Every shard's index lives on the same backend and runs the same
     # scripts: checking (and loading) them once is enough.
     await indexes[0].prepare()
-    writer = indexes[0] if len(indexes) == 1 else ShardedKeyWriter(indexes, namespace)
-    return TenantIndex(writer, IndexEnumerator(indexes, backend, namespace))
+    return TenantIndex(_writer(indexes, namespace), IndexEnumerator(indexes, backend, namespace))
+
+
+def _writer(indexes: list[KeyIndex], namespace: Namespace) -> KeyWriter:
+    return indexes[0] if len(indexes) == 1 else ShardedKeyWriter(indexes, namespace)
+
+
+async def existing_index_writer(backend: Backend, namespace: Namespace) -> KeyWriter | None:
+    """For a store opened without the index: the tenant's index writer, if it has an index.
+
+    Stores opened with ``index=True`` keep an index of the tenant; a store
+    opened without it on the same tenant must keep that index true too, or
+    the indexed stores would list keys it deleted and miss keys it wrote. So
+    it looks for the index when it opens (one EXISTS per shard) and, if there
+    is one, writes through it. An index created *after* it opened is not seen
+    (its writes reach the index only after a ``reindex()``).
+    """
+    if not isinstance(backend, IndexingBackend):
+        return None
+    indexes = [backend.key_index(keys) for keys in shard_index_keys(namespace)]
+    found = await gather_limited(index.exists for index in indexes)
+    if not any(found):
+        return None
+    await indexes[0].prepare(listing=False)
+    return _writer(indexes, namespace)

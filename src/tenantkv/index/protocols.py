@@ -147,8 +147,16 @@ class KeyIndex(KeyWriter, Protocol):
     @property
     def keys(self) -> IndexKeys: ...
 
-    async def prepare(self) -> None:
-        """Check that the backend can keep the index (e.g. the server version)."""
+    async def prepare(self, *, listing: bool = True) -> None:
+        """Check that the backend can keep the index (e.g. the server version).
+
+        With ``listing`` the store will also list, count and clear through the
+        index, so a server that may evict the index itself is refused.
+        """
+
+    async def exists(self) -> bool:
+        """Whether the index holds any entry (one cheap call)."""
+        ...
 
     async def chunk(self, prefix: str, after: str | None, count: int) -> IndexChunk:
         """Up to ``count`` entries starting with ``prefix``, after member ``after``.

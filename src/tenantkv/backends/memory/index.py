@@ -81,8 +81,12 @@ class MemoryKeyIndex:
         self._drop_if_empty(sets)
         return len(dead)
 
-    async def prepare(self) -> None:
+    async def prepare(self, *, listing: bool = True) -> None:
         self._backend._check_open()
+
+    async def exists(self) -> bool:
+        self._backend._check_open()
+        return self._sets() is not None
 
     # -- writes -------------------------------------------------------------
     async def set(self, key: str, value: bytes, ttl_ms: int | None) -> None:

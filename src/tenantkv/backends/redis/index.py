@@ -18,6 +18,7 @@ per shard, ``<prefix>:{<tenant>:NN}#idx`` and ``#exp``, for that shard's keys.
 from __future__ import annotations
 
 import contextlib
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -27,7 +28,7 @@ from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import NoScriptError
 
 from ...codec import decode_key, encode_key
-from ...errors import BackendError
+from ...errors import BackendError, EvictionPolicyError, IndexEvictionWarning
 from ...index.protocols import IndexChunk, IndexKeys, IndexStatus, prefix_successor
 from .scripts import script_source
 
@@ -90,7 +91,9 @@ class RedisKeyIndex:
                 await self._client.script_load(code.script)
                 return await self._client.evalsha(code.sha, 2 + len(data_keys), *keys_and_args)
 
-    async def prepare(self) -> None:
+    async def prepare(self, *, listing: bool = True) -> None:
+        if listing:
+            await self._check_eviction()
         with self._errors("INFO"):
             info = await self._client.info("server")
         raw = str(info.get("redis_version", "0"))
@@ -109,6 +112,47 @@ class RedisKeyIndex:
             if not present:
                 with self._errors("SCRIPT LOAD"):
                     await self._client.script_load(script.script)
+
+    async def exists(self) -> bool:
+        with self._errors("EXISTS"):
+            return bool(await self._client.exists(self._keys.index))
+
+    async def _check_eviction(self) -> None:
+        """Refuse a server that may evict the index itself; warn if it may evict data early.
+
+        ``maxmemory`` with an ``allkeys-*`` policy evicts any key, the index's
+        sorted sets included (listing, counting and clearing would then see
+        nothing); with a ``volatile-*`` policy only keys with a TTL go, so the
+        index outlives such keys until a prune or ``reindex``. Without
+        ``maxmemory`` nothing is evicted whatever the policy. Every primary is
+        asked (``INFO memory``, not ``CONFIG``, which managed services refuse).
+        """
+        with self._errors("INFO"):
+            if isinstance(self._client, RedisCluster):
+                reply: Any = await self._client.info("memory", target_nodes=RedisCluster.PRIMARIES)
+                replies = [reply] if "maxmemory_policy" in reply else list(reply.values())
+            else:
+                replies = [await self._client.info("memory")]
+        for info in replies:
+            policy = str(info.get("maxmemory_policy", "noeviction"))
+            limit = int(info.get("maxmemory", 0))
+            if not limit or policy == "noeviction":
+                continue
+            if policy.startswith("allkeys"):
+                raise EvictionPolicyError(
+                    f"the key index cannot be kept on this server: maxmemory-policy is {policy} "
+                    f"(maxmemory {limit:,} bytes), which may evict the index itself; use "
+                    "noeviction or a volatile-* policy, or open the store without index=True",
+                    command="INFO",
+                )
+            warnings.warn(
+                f"maxmemory-policy is {policy} (maxmemory {limit:,} bytes): data keys with a "
+                "TTL may be evicted before they expire, and the key index lists them until "
+                "they are pruned or reindexed (verify_index() reports them as stale)",
+                IndexEvictionWarning,
+                stacklevel=2,
+            )
+            return
 
     # -- writes -------------------------------------------------------------
     async def set(self, key: str, value: bytes, ttl_ms: int | None) -> None:
