@@ -589,3 +589,19 @@ async def test_a_store_without_the_index_leaves_a_tenant_without_one_alone(
     report = await indexed.reindex()
     assert report.missing_count == 1  # ...until reindex
     assert await indexed.keys() == ["k"]
+
+
+# -- batches and list TTLs -------------------------------------------------------------------
+
+
+async def test_batches_and_list_ttls_keep_the_index_true(store: TenantStore) -> None:
+    for round_ in range(20):
+        async with store.batch() as b:
+            b.set(f"k{round_}", round_, ttl_ms=60_000 if round_ % 2 else None)
+            b.list_push(f"l{round_ % 5}", round_, ttl_ms=60_000 if round_ % 3 else None)
+            if round_ % 4 == 0:
+                b.delete(f"k{round_ - 1}")
+                b.set_ttl(f"l{round_ % 5}", 30_000)
+        await store.list_push(f"p{round_ % 3}", round_, ttl_ms=60_000)
+    assert (await store.verify_index()).clean
+    assert await store.count_keys() == len(await store.keys())

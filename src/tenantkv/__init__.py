@@ -7,6 +7,8 @@ and the options.
 
 from __future__ import annotations
 
+from .batch import Batch, BatchResult
+from .client import TenantClient
 from .codec import KEY_ENCODING
 from .errors import (
     BackendError,
@@ -30,7 +32,7 @@ from .errors import (
 from .glob import escape_glob
 from .index import IndexReport
 from .namespace import Namespace
-from .opening import open_store, parse_url
+from .opening import open_client, open_store, parse_url
 from .store import StoreStats, TenantStore, TenantSubscription
 from .urls import DEFAULT_COUNT, SCHEMES, Scheme, StoreOptions, StoreURL, redact_url, split_url
 from .validation import TENANT_ALPHABET
@@ -42,6 +44,8 @@ __all__ = [
     "TENANT_ALPHABET",
     "BackendError",
     "BackendUnavailableError",
+    "Batch",
+    "BatchResult",
     "DecodeError",
     "EvictionPolicyError",
     "IndexEvictionWarning",
@@ -60,12 +64,14 @@ __all__ = [
     "StoreOptions",
     "StoreStats",
     "StoreURL",
+    "TenantClient",
     "TenantKVError",
     "TenantStore",
     "TenantSubscription",
     "TopologyChangedError",
     "WrongTypeError",
     "escape_glob",
+    "open_client",
     "open_store",
     "parse_url",
     "redact_url",

@@ -1,4 +1,4 @@
-"""The front door: ``open_store(url, tenant=...)``; ``parse_url`` checks without connecting.
+"""The front door: ``open_client(url)``, ``open_store(url, tenant=...)``, and ``parse_url``.
 
 Store options may be given as keyword arguments or as URL query parameters
 (keywords win); every other query parameter and keyword goes to the backend
@@ -34,9 +34,8 @@ from typing import Any, Protocol
 from .backends.base import Backend
 from .backends.memory import MemoryBackend
 from .backends.redis import RedisBackend, RedisClusterBackend
-from .enumeration import ScanEnumerator
-from .index import attach_index, existing_index_writer
-from .namespace import DEFAULT_PREFIX, Namespace
+from .client import TenantClient
+from .namespace import DEFAULT_PREFIX
 from .store import TenantStore
 from .urls import DEFAULT_COUNT, STORE_OPTIONS, BackendKind, StoreOptions, StoreURL, split_url
 from .validation import (
@@ -48,7 +47,7 @@ from .validation import (
     store_option,
 )
 
-__all__ = ["open_store", "parse_url"]
+__all__ = ["ClientOpener", "StoreOpener", "connect", "open_client", "open_store", "parse_url"]
 
 DEFAULT_URL = "memory://"
 
@@ -119,8 +118,9 @@ def parse_url(url: object, **options: Any) -> StoreURL:
     return dataclasses.replace(prepared, options=store, keywords=options)
 
 
-async def _answering(backend: Backend) -> Backend:
-    """``backend`` once it has answered a PING; closed again if it does not."""
+async def connect(url: StoreURL) -> Backend:
+    """The backend of a parsed ``url``, once it has answered a PING (closed again if not)."""
+    backend = BACKENDS[url.backend].create(url)
     try:
         await backend.ping()
     except BaseException:
@@ -129,25 +129,56 @@ async def _answering(backend: Backend) -> Backend:
     return backend
 
 
-async def _open(url: object, tenant: object, options: dict[str, Any]) -> TenantStore:
-    checked_tenant = check_tenant(tenant)
+async def _open_client(url: object, options: dict[str, Any]) -> TenantClient:
     parsed = parse_url(url, **options)
-    settings = parsed.options
-    namespace = Namespace(checked_tenant, settings.prefix, settings.shards)
-    backend = await _answering(BACKENDS[parsed.backend].create(parsed))
+    return TenantClient(await connect(parsed), parsed)
+
+
+class ClientOpener:
+    """What :func:`open_client` returns: ``await`` it, or use it with ``async with``."""
+
+    def __init__(self, url: object, options: dict[str, Any]) -> None:
+        self._args = (url, options)
+        self._client: TenantClient | None = None
+
+    def __await__(self) -> Generator[Any, None, TenantClient]:
+        return _open_client(*self._args).__await__()
+
+    async def __aenter__(self) -> TenantClient:
+        self._client = await _open_client(*self._args)
+        return self._client
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+
+
+def open_client(url: str | StoreURL = DEFAULT_URL, **options: Any) -> ClientOpener:
+    """Open a client of ``url`` whose stores serve many tenants on shared connections.
+
+    ``async with open_client("redis://localhost:6379/0") as client:`` then
+    ``store = await client.store("shop-1")``; or ``client = await open_client(...)``
+    and later ``await client.aclose()``. URL and options are those of
+    :func:`open_store`; its store options (``prefix``, ``count``, ``index``,
+    ``shards``) become the defaults of :meth:`~tenantkv.TenantClient.store`.
+    See :mod:`tenantkv.client`. Raises
+    :class:`~tenantkv.errors.InvalidURLError`, or
+    :class:`~tenantkv.errors.BackendUnavailableError` when the server does not
+    answer.
+    """
+    return ClientOpener(url, dict(options))
+
+
+async def _open_store(url: object, tenant: object, options: dict[str, Any]) -> TenantStore:
+    check_tenant(tenant)
+    client = await _open_client(url, options)
     try:
-        if not settings.index:
-            # Writes keep the tenant's index true if indexed stores made one.
-            writer = await existing_index_writer(backend, namespace)
-            enumerator = ScanEnumerator(backend, namespace)
-            return TenantStore(backend, namespace, enumerator, count=settings.count, writer=writer)
-        index = await attach_index(backend, namespace)
+        store = await client.store(str(tenant))
     except BaseException:
-        await backend.aclose()
+        await client.aclose()
         raise
-    return TenantStore(
-        backend, namespace, index.enumerator, count=settings.count, writer=index.writer
-    )
+    store.on_close(client.aclose)
+    return store
 
 
 class StoreOpener:
@@ -158,10 +189,10 @@ class StoreOpener:
         self._store: TenantStore | None = None
 
     def __await__(self) -> Generator[Any, None, TenantStore]:
-        return _open(*self._args).__await__()
+        return _open_store(*self._args).__await__()
 
     async def __aenter__(self) -> TenantStore:
-        self._store = await _open(*self._args)
+        self._store = await _open_store(*self._args)
         return self._store
 
     async def __aexit__(self, *exc_info: object) -> None:
@@ -170,10 +201,11 @@ class StoreOpener:
 
 
 def open_store(url: str | StoreURL = DEFAULT_URL, *, tenant: str, **options: Any) -> StoreOpener:
-    """Open the store of ``tenant`` at ``url``.
+    """Open the store of ``tenant`` at ``url`` (one tenant's shorthand for :func:`open_client`).
 
     ``async with open_store("redis://localhost:6379/0", tenant="shop-1") as store: ...``
-    or ``store = await open_store(...)`` and later ``await store.aclose()``.
+    or ``store = await open_store(...)`` and later ``await store.aclose()``,
+    which closes its connections too.
 
     Schemes: ``memory://[name]`` (in-process, shared by name within the
     process), ``redis://`` and ``rediss://`` (user, password, db and TLS from
@@ -182,7 +214,9 @@ def open_store(url: str | StoreURL = DEFAULT_URL, *, tenant: str, **options: Any
     ``url`` may also be a :class:`~tenantkv.StoreURL` from :func:`parse_url`.
     Options: see the module docstring. Raises
     :class:`~tenantkv.errors.InvalidTenantError`,
-    :class:`~tenantkv.errors.InvalidURLError`, or
+    :class:`~tenantkv.errors.InvalidURLError`,
+    :class:`~tenantkv.errors.EvictionPolicyError` (``index=True`` on a server
+    that may evict the index), or
     :class:`~tenantkv.errors.BackendUnavailableError` when the server does not
     answer.
     """

@@ -10,12 +10,13 @@ backend's index, which changes data and index together.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from . import codec
 from .backends.base import Backend, Subscription
+from .batch import Batch
 from .enumeration.base import KeyEnumerator
 from .errors import IndexNotEnabledError, StoreClosedError
 from .index.enumerator import DEFAULT_MAX_REPORTED, IndexEnumerator, IndexReport
@@ -44,7 +45,7 @@ class StoreStats:
     tenant: str
     #: Keys the tenant holds now (expired keys excluded).
     keys: int
-    #: Subscriptions open through this store.
+    #: Subscriptions open through this store and still subscribed.
     subscriptions: int
 
 
@@ -75,6 +76,8 @@ class TenantStore:
         self._writer: KeyWriter = backend if writer is None else writer
         self._count = check_count(count)
         self._closed = False
+        self._subscriptions: set[TenantSubscription] = set()
+        self._on_close: list[Callable[[], Awaitable[None]]] = []
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open"
@@ -114,11 +117,23 @@ class TenantStore:
         return self._namespace.key(check_key(key, what))
 
     # -- lifecycle --------------------------------------------------------
+    def on_close(self, callback: Callable[[], Awaitable[None]]) -> None:
+        """Have :meth:`aclose` await ``callback`` (``open_store``: close the store's client)."""
+        self._on_close.append(callback)
+
     async def aclose(self) -> None:
-        """Close the store's connections. Idempotent."""
-        if not self._closed:
-            self._closed = True
-            await self._backend.aclose()
+        """Close the store: its subscriptions end (``StoreClosedError``), later calls raise
+        :class:`~tenantkv.errors.StoreClosedError`. Idempotent. A store of
+        :func:`~tenantkv.open_store` closes its connections too; one of a
+        :class:`~tenantkv.TenantClient` leaves the client's to the client."""
+        if self._closed:
+            return
+        self._closed = True
+        closed = StoreClosedError(f"the store for tenant {self.tenant!r} was closed")
+        for subscription in list(self._subscriptions):
+            await subscription._end(closed)
+        for callback in self._on_close:
+            await callback()
 
     async def __aenter__(self) -> TenantStore:
         return self
@@ -190,10 +205,15 @@ class TenantStore:
         return await self._backend.get_ttl(self._key(key))
 
     # -- lists ------------------------------------------------------------
-    async def list_push(self, key: str, value: Any) -> int:
-        """Append ``value`` to the list at ``key`` (created if missing); the new length."""
+    async def list_push(self, key: str, value: Any, *, ttl_ms: int | None = None) -> int:
+        """Append ``value`` to the list at ``key`` (created if missing); the new length.
+
+        With ``ttl_ms`` the list expires that many ms from now, set (or
+        refreshed) in the same atomic step; without, it keeps the TTL it had.
+        """
         physical = self._key(key)
-        return await self._writer.list_push(physical, codec.encode(value))
+        ttl = None if ttl_ms is None else check_ttl(ttl_ms)
+        return await self._writer.list_push(physical, codec.encode(value), ttl)
 
     async def list_range(self, key: str, start: int, stop: int) -> list[Any]:
         """Items ``start`` to ``stop`` inclusive; negative indexes count from the end."""
@@ -218,6 +238,17 @@ class TenantStore:
     async def list_length(self, key: str) -> int:
         return await self._backend.list_length(self._key(key))
 
+    # -- batches ------------------------------------------------------------
+    def batch(self) -> Batch:
+        """Queue several calls and send them in one round trip, applied atomically.
+
+        ``async with store.batch() as b: entry = b.get(k); b.set(...); b.publish(...)``;
+        after the block, ``entry.value``. See :mod:`tenantkv.batch` for what is
+        atomic where.
+        """
+        self._check_open()
+        return Batch(self)
+
     # -- pub/sub ----------------------------------------------------------
     async def publish(self, channel: str, data: Any) -> int:
         """Send ``data`` (JSON) on the tenant's ``channel``; the subscriber connections reached."""
@@ -232,7 +263,7 @@ class TenantStore:
         is entered and removed when it is left.
         """
         physical = self._key(channel, "channel")
-        return TenantSubscription(self._backend.subscribe(physical), channel)
+        return TenantSubscription(self._backend.subscribe(physical), channel, self._subscriptions)
 
     # -- enumeration ------------------------------------------------------
     def _pattern_and_count(self, pattern: object, count: object) -> tuple[str, int]:
@@ -279,7 +310,8 @@ class TenantStore:
     async def stats(self) -> StoreStats:
         """The tenant's key count and this store's open subscriptions."""
         keys = await self.count_keys()
-        return StoreStats(self.tenant, keys, self._backend.subscription_count)
+        live = sum(1 for subscription in self._subscriptions if subscription.active)
+        return StoreStats(self.tenant, keys, live)
 
     # -- key index (stores opened with index=True) ---------------------------
     def _index(self) -> IndexEnumerator:
@@ -334,10 +366,19 @@ class TenantStore:
 
 
 class TenantSubscription:
-    """An open subscription yielding decoded messages; leave the ``async with`` to unsubscribe."""
+    """An open subscription yielding decoded messages; leave the ``async with`` to unsubscribe.
 
-    def __init__(self, inner: Subscription, channel: str) -> None:
+    ``async for message in sub`` waits for each message; ``await sub.get(timeout=1.0)``
+    waits at most that long and returns ``None`` if nothing came, without
+    cancelling anything (for request handlers that must also check a clock or
+    a client going away).
+    """
+
+    def __init__(
+        self, inner: Subscription, channel: str, registry: set[TenantSubscription]
+    ) -> None:
         self._inner = inner
+        self._registry = registry
         self.channel = channel
 
     def __repr__(self) -> str:
@@ -345,10 +386,17 @@ class TenantSubscription:
 
     async def __aenter__(self) -> TenantSubscription:
         await self._inner.__aenter__()
+        self._registry.add(self)
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
+        self._registry.discard(self)
         await self._inner.__aexit__(*exc_info)
+
+    @property
+    def active(self) -> bool:
+        """Entered and still subscribed: false once its connection failed or its store closed."""
+        return self._inner.active
 
     def __aiter__(self) -> TenantSubscription:
         return self
@@ -356,3 +404,19 @@ class TenantSubscription:
     async def __anext__(self) -> Any:
         raw = await self._inner.__anext__()
         return codec.decode(raw, key=self.channel)
+
+    async def get(self, timeout: float | None = None) -> Any:  # noqa: ASYNC109 - see below
+        """The next message, or ``None`` if none came within ``timeout`` seconds.
+
+        ``timeout=None`` waits as long as it takes; ``0`` only takes a message
+        already there. Raises what ended the subscription (its connection
+        failed, its store was closed) like iteration does. A message whose
+        JSON is ``null`` also reads as ``None``: iterate to tell them apart.
+        """
+        raw = await self._inner.get(timeout)
+        return None if raw is None else codec.decode(raw, key=self.channel)
+
+    async def _end(self, reason: BaseException) -> None:
+        """The store is closing: leave the channel; waiting readers get ``reason``."""
+        self._registry.discard(self)
+        await self._inner.close(reason)

@@ -9,11 +9,12 @@ de-duplication belong to :class:`tenantkv.store.TenantStore`, not here.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
-from typing import Protocol, runtime_checkable
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from ..errors import StoreClosedError
 
-__all__ = ["Backend", "BackendBase", "Subscription"]
+__all__ = ["Backend", "BackendBase", "BatchOp", "Subscription"]
 
 
 @runtime_checkable
@@ -31,6 +32,46 @@ class Subscription(Protocol):
     def __aiter__(self) -> AsyncIterator[bytes]: ...
 
     async def __anext__(self) -> bytes: ...
+
+    async def get(self, timeout: float | None) -> bytes | None:  # noqa: ASYNC109 - on purpose
+        """The next message, or ``None`` when none came within ``timeout`` seconds."""
+        ...
+
+    async def close(self, reason: BaseException) -> None:
+        """Unsubscribe now; a reader then gets ``reason`` (raised) instead of a message."""
+        ...
+
+    @property
+    def active(self) -> bool:
+        """Entered, and still subscribed (its connection has not failed, its store is open)."""
+        ...
+
+
+BatchKind = Literal["set", "delete", "set_ttl", "list_push", "publish", "get", "exists"]
+
+
+@dataclass(frozen=True, slots=True)
+class BatchOp:
+    """One call of a batch, as a writer receives it (see :meth:`Backend.batch`)."""
+
+    kind: BatchKind
+    #: The physical key (for ``publish``: the physical channel).
+    key: str
+    #: The encoded value (``set``, ``list_push``) or message (``publish``).
+    value: bytes | None = None
+    #: ``set``: the TTL the value gets (``None``: none); ``set_ttl``: the TTL;
+    #: ``list_push``: the TTL the list gets (``None``: it keeps its own).
+    ttl_ms: int | None = None
+
+    def result(self, reply: Any) -> Any:
+        """What the store's own call would have returned, from the server's reply."""
+        if self.kind == "set":
+            return None
+        if self.kind in ("delete", "set_ttl", "exists"):
+            return bool(reply)
+        if self.kind == "get":
+            return reply if reply is None or isinstance(reply, bytes) else bytes(reply)
+        return int(reply)
 
 
 class Backend(Protocol):
@@ -73,8 +114,12 @@ class Backend(Protocol):
         """Remaining time to live in ms; ``None`` when missing or without TTL."""
         ...
 
-    async def list_push(self, key: str, value: bytes) -> int:
-        """Append to the list at ``key`` (created if missing); the new length."""
+    async def list_push(self, key: str, value: bytes, ttl_ms: int | None) -> int:
+        """Append to the list at ``key`` (created if missing); the new length.
+
+        With ``ttl_ms`` the list expires that many ms from now, set in the same
+        atomic step; without, it keeps the TTL it had.
+        """
         ...
 
     async def list_range(self, key: str, start: int, stop: int) -> list[bytes]:
@@ -88,6 +133,11 @@ class Backend(Protocol):
         ...
 
     def subscribe(self, channel: str) -> Subscription: ...
+
+    async def batch(self, ops: Sequence[BatchOp]) -> list[Any]:
+        """Apply ``ops`` in order, atomically (one script, or per hash slot on a cluster):
+        all of them, or, if one meets a key of the wrong type, none. One result per op."""
+        ...
 
     def scan(self, match: str, count: int) -> AsyncIterator[list[str]]:
         """Walk the keyspace with a cursor, yielding each page of keys matching ``match``.

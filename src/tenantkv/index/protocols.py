@@ -36,8 +36,9 @@ from __future__ import annotations
 import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
+from ..backends.base import BatchOp
 from ..namespace import Namespace
 
 __all__ = [
@@ -131,9 +132,11 @@ class KeyWriter(Protocol):
 
     async def set_ttl(self, key: str, ttl_ms: int) -> bool: ...
 
-    async def list_push(self, key: str, value: bytes) -> int: ...
+    async def list_push(self, key: str, value: bytes, ttl_ms: int | None) -> int: ...
 
     async def unlink(self, keys: Sequence[str]) -> int: ...
+
+    async def batch(self, ops: Sequence[BatchOp]) -> list[Any]: ...
 
 
 class KeyIndex(KeyWriter, Protocol):

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from functools import partial
+from typing import Any
 
+from ..backends.base import BatchOp
 from ..fanout import gather_limited
 from ..namespace import Namespace
 from .protocols import KeyIndex
@@ -57,8 +59,23 @@ class ShardedKeyWriter:
     async def set_ttl(self, key: str, ttl_ms: int) -> bool:
         return await self._index(key).set_ttl(key, ttl_ms)
 
-    async def list_push(self, key: str, value: bytes) -> int:
-        return await self._index(key).list_push(key, value)
+    async def list_push(self, key: str, value: bytes, ttl_ms: int | None) -> int:
+        return await self._index(key).list_push(key, value, ttl_ms)
+
+    async def batch(self, ops: Sequence[BatchOp]) -> list[Any]:
+        """One call per shard involved (keys and channels alike), shards concurrently:
+        each shard's part is all-or-none and in order; the parts stand on their own."""
+        groups = self._by_shard([op.key for op in ops])
+        parts = list(groups.items())
+        replies = await gather_limited(
+            partial(self._indexes[shard].batch, [ops[i] for i in positions])
+            for shard, positions in parts
+        )
+        out: list[Any] = [None] * len(ops)
+        for (_, positions), results in zip(parts, replies, strict=True):
+            for position, result in zip(positions, results, strict=True):
+                out[position] = result
+        return out
 
     async def unlink(self, keys: Sequence[str]) -> int:
         groups = self._by_shard(keys)

@@ -21,8 +21,9 @@ from ...errors import InvalidURLError, StoreClosedError, WrongTypeError
 from ...glob import compile_glob
 from ...index.protocols import IndexKeys
 from ...urls import StoreURL
-from ..base import BackendBase
+from ..base import BackendBase, BatchOp
 from ..subscription import QueueSubscription
+from .batching import apply_op, check_batch
 from .index import MemoryKeyIndex
 from .keyspace import MemoryKeyspace
 
@@ -42,6 +43,9 @@ class _MemorySubscription(QueueSubscription):
 
     async def _detach(self) -> None:
         self._backend.keyspace.detach(self.channel, self._backend.connection, self.queue)
+
+    def _held(self) -> bool:
+        return self._backend.keyspace.holds(self.channel, self._backend.connection, self.queue)
 
 
 class MemoryBackend(BackendBase):
@@ -151,13 +155,24 @@ class MemoryBackend(BackendBase):
             return None
         return entry.expire_at_ms - self.keyspace.clock()
 
-    async def list_push(self, key: str, value: bytes) -> int:
+    async def list_push(self, key: str, value: bytes, ttl_ms: int | None) -> int:
         items = self._list(key, "RPUSH")
         if items is None:
             items = deque()
             self.keyspace.put(key, items, None)
         items.append(value)
+        if ttl_ms is not None:
+            entry = self.keyspace.lookup(key)
+            assert entry is not None
+            entry.expire_at_ms = self._expire_at(ttl_ms)
+            self.keyspace.schedule_expiry(key)
         return len(items)
+
+    # -- batches -------------------------------------------------------------
+    async def batch(self, ops: Sequence[BatchOp]) -> list[Any]:
+        """Every op in order, with no other task in between (nothing here suspends)."""
+        check_batch(self, ops)
+        return [await apply_op(self, op, self) for op in ops]
 
     async def list_range(self, key: str, start: int, stop: int) -> list[bytes]:
         items = self._list(key, "LRANGE")

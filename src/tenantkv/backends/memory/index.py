@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ...codec import decode_key, encode_key
 from ...index.protocols import IndexChunk, IndexKeys, IndexStatus, prefix_successor
+from ..base import BatchOp
+from .batching import apply_op, check_batch
 from .keyspace import MemoryKeyspace, SortedIndex
 
 if TYPE_CHECKING:
@@ -120,10 +122,17 @@ class MemoryKeyIndex:
             self._prune(PRUNE_PER_WRITE)
         return done
 
-    async def list_push(self, key: str, value: bytes) -> int:
-        length = await self._backend.list_push(key, value)
+    async def list_push(self, key: str, value: bytes, ttl_ms: int | None) -> int:
+        length = await self._backend.list_push(key, value, ttl_ms)
         self._sync(key)
+        if ttl_ms is not None:
+            self._prune(PRUNE_PER_WRITE)
         return length
+
+    async def batch(self, ops: Sequence[BatchOp]) -> list[Any]:
+        """Every op in order, index entries included, with no other task in between."""
+        check_batch(self._backend, ops)
+        return [await apply_op(self._backend, op, self) for op in ops]
 
     # -- reads and repair ---------------------------------------------------
     async def chunk(self, prefix: str, after: str | None, count: int) -> IndexChunk:

@@ -159,6 +159,9 @@ class MemoryKeyspace:
         if not connections:
             self._channels.pop(channel, None)
 
+    def holds(self, channel: str, connection: int, queue: SubscriptionQueue) -> bool:
+        return queue in self._channels.get(channel, {}).get(connection, ())
+
     def detach_connection(self, connection: int) -> list[SubscriptionQueue]:
         """Drop every subscription of ``connection``; their queues."""
         queues: list[SubscriptionQueue] = []

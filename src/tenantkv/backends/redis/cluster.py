@@ -53,13 +53,14 @@ from ...errors import BackendUnavailableError, InvalidURLError, TopologyChangedE
 from ...fanout import gather_limited
 from ...index.protocols import IndexKeys
 from ...urls import Address, StoreURL
-from ..base import BackendBase
+from ..base import BackendBase, BatchOp
+from .batching import batch_call, batch_results, unindexed_keys
 from .commands import SingleKeyCommands
 from .errors import translate_cluster_errors
-from .index import RedisKeyIndex
+from .index import IndexServer, RedisKeyIndex
 from .options import DEFAULT_TOPOLOGY_WAIT_MS, NO_RETRY, cluster_url, node_options
 from .pubsub import RedisSubscription, SubscriberHub
-from .scripts import lua_source
+from .scripts import lua_source, script_source
 from .topology import (
     CLUSTER_SLOTS,
     NodeEntry,
@@ -118,6 +119,8 @@ class RedisClusterBackend(SingleKeyCommands, BackendBase):
         # because of this map, so it may be stale.
         self._topology: list[NodeEntry] = []
         self._set_many_script = client.register_script(lua_source("set_many_unindexed"))
+        self._batch_script = client.register_script(script_source("batch"))
+        self._index_server = IndexServer(client, errors=self._errors)
 
     @staticmethod
     def prepare(url: StoreURL, options: dict[str, Any]) -> StoreURL:
@@ -218,6 +221,25 @@ class RedisClusterBackend(SingleKeyCommands, BackendBase):
 
         with self._errors("SET"):
             await gather_limited(partial(one_slot, p) for p in groups.values())
+
+    async def batch(self, ops: Sequence[BatchOp]) -> list[Any]:
+        """One script call (``lua/batch.lua``) per hash slot, slots in parallel: atomic per
+        slot (an unsharded tenant's keys and channels all share one)."""
+        if not ops:
+            return []
+        groups = group_by_slot(op.key for op in ops)
+        out: list[Any] = [None] * len(ops)
+
+        async def one_slot(positions: list[int]) -> None:
+            part = [ops[i] for i in positions]
+            data_keys, args = batch_call(part, indexed=False)
+            replies = await self._batch_script(keys=unindexed_keys(part, data_keys), args=args)
+            for position, result in zip(positions, batch_results(part, replies), strict=True):
+                out[position] = result
+
+        with self._errors("EVALSHA"):
+            await gather_limited(partial(one_slot, p) for p in groups.values())
+        return out
 
     async def unlink(self, keys: Sequence[str]) -> int:
         """UNLINK grouped by slot, at most :data:`UNLINK_BATCH` keys per command."""
@@ -463,7 +485,7 @@ class RedisClusterBackend(SingleKeyCommands, BackendBase):
         """The tenant index stored under ``keys``: the Redis scripts run as-is on a cluster,
         because the index keys and the data keys they cover share one hash slot (the
         tenant's, or for a sharded tenant, the shard's: one index per shard)."""
-        return RedisKeyIndex(self._client, keys, errors=self._errors)
+        return RedisKeyIndex(self._index_server, keys)
 
     # -- lifecycle --------------------------------------------------------------
     async def aclose(self) -> None:

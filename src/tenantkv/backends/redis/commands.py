@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import contextlib
-from typing import cast
+from collections.abc import Sequence
+from typing import Any, cast
 
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
+
+from ..base import BatchOp
 
 __all__ = ["SingleKeyCommands"]
 
@@ -51,10 +54,16 @@ class SingleKeyCommands:
             ttl: int = await self._key_client.pttl(key)
         return ttl if ttl >= 0 else None
 
-    async def list_push(self, key: str, value: bytes) -> int:
+    async def list_push(self, key: str, value: bytes, ttl_ms: int | None) -> int:
+        if ttl_ms is not None:  # RPUSH and PEXPIRE in one atomic step: a batch of one
+            (length,) = await self.batch([BatchOp("list_push", key, value, ttl_ms)])
+            return int(length)
         with self._errors("RPUSH"):
-            length: int = await self._key_client.rpush(key, value)
-        return length
+            pushed: int = await self._key_client.rpush(key, value)
+        return pushed
+
+    async def batch(self, ops: Sequence[BatchOp]) -> list[Any]:
+        raise NotImplementedError
 
     async def list_range(self, key: str, start: int, stop: int) -> list[bytes]:
         with self._errors("LRANGE"):

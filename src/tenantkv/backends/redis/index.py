@@ -17,10 +17,11 @@ per shard, ``<prefix>:{<tenant>:NN}#idx`` and ``#exp``, for that shard's keys.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import warnings
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
 from redis.asyncio.client import Pipeline
@@ -28,16 +29,35 @@ from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import NoScriptError
 
 from ...codec import decode_key, encode_key
-from ...errors import BackendError, EvictionPolicyError, IndexEvictionWarning
+from ...errors import (
+    BackendError,
+    BackendUnavailableError,
+    EvictionPolicyError,
+    IndexEvictionWarning,
+)
 from ...index.protocols import IndexChunk, IndexKeys, IndexStatus, prefix_successor
+from ..base import BatchOp
+from .batching import batch_call, batch_results
 from .scripts import script_source
 
-__all__ = ["MIN_REDIS_VERSION", "RedisKeyIndex"]
+__all__ = ["MIN_REDIS_VERSION", "IndexServer", "RedisKeyIndex"]
+
+T = TypeVar("T")
 
 #: Oldest server the index scripts run on.
 MIN_REDIS_VERSION = (7, 0)
 
-_SCRIPTS = ("set", "set_many", "unlink", "set_ttl", "list_push", "range", "count", "check")
+_SCRIPTS = (
+    "set",
+    "set_many",
+    "unlink",
+    "set_ttl",
+    "list_push",
+    "range",
+    "count",
+    "check",
+    "batch",
+)
 #: Keys per check/repair script call. Checking a key costs a PEXPIRETIME call
 #: inside the script (several times what SCAN spends per key), so a page of
 #: ``count`` keys is checked in slices that keep each call well under 10 ms.
@@ -52,22 +72,124 @@ def _ttl_arg(ttl_ms: int | None) -> str:
     return "" if ttl_ms is None else str(ttl_ms)
 
 
-class RedisKeyIndex:
-    """One tenant's index on a Redis server (or cluster: ``client`` may be a ``RedisCluster``).
+class IndexServer:
+    """What every tenant index of one backend shares: the scripts, and what the server
+    allows (checked once, on the first :meth:`prepare`).
 
     ``errors`` is the backend's error scope: it refuses calls on a closed
     backend and translates redis-py's exceptions.
     """
 
-    def __init__(
-        self, client: aioredis.Redis | RedisCluster, keys: IndexKeys, *, errors: ErrorScope
-    ) -> None:
-        self._client = client
+    def __init__(self, client: aioredis.Redis | RedisCluster, *, errors: ErrorScope) -> None:
+        self.client = client
+        self.errors = errors
+        self.scripts = {name: client.register_script(script_source(name)) for name in _SCRIPTS}
+        self._ready: asyncio.Future[None] | None = None
+        self._eviction: asyncio.Future[str | None] | None = None
+        self._warned = False
+
+    async def prepare(self, *, listing: bool) -> None:
+        """Check the server once (version, scripts loaded); with ``listing``, its eviction policy.
+
+        Raises what the check found every time it is asked again (a cached
+        answer, no server call).
+        """
+        await _once(self, "_ready", self._check_version_and_load)
+        if not listing:
+            return
+        warning = await _once(self, "_eviction", self._check_eviction)
+        if warning is not None and not self._warned:
+            self._warned = True
+            warnings.warn(warning, IndexEvictionWarning, stacklevel=3)
+
+    async def _check_version_and_load(self) -> None:
+        with self.errors("INFO"):
+            info = await self.client.info("server")
+        raw = str(info.get("redis_version", "0"))
+        version = tuple(int(part) for part in raw.split(".")[:2] if part.isdigit())
+        if version < MIN_REDIS_VERSION:
+            raise BackendError(
+                f"the key index needs Redis >= 7.0; the server runs {raw}", command="INFO"
+            )
+        # Load the scripts now, so that even the first write is one EVALSHA.
+        # (A server that loses them later, e.g. after a restart, gets them
+        # again on NOSCRIPT.)
+        scripts = list(self.scripts.values())
+        with self.errors("SCRIPT EXISTS"):
+            loaded = await self.client.script_exists(*(script.sha for script in scripts))
+        for script, present in zip(scripts, loaded, strict=True):
+            if not present:
+                with self.errors("SCRIPT LOAD"):
+                    await self.client.script_load(script.script)
+
+    async def _check_eviction(self) -> str | None:
+        """Refuse a server that may evict the index itself; warn if it may evict data early.
+
+        ``maxmemory`` with an ``allkeys-*`` policy evicts any key, the index's
+        sorted sets included (listing, counting and clearing would then see
+        nothing); with a ``volatile-*`` policy only keys with a TTL go, so the
+        index outlives such keys until a prune or ``reindex``. Without
+        ``maxmemory`` nothing is evicted whatever the policy. Every primary is
+        asked (``INFO memory``, not ``CONFIG``, which managed services refuse).
+        """
+        with self.errors("INFO"):
+            if isinstance(self.client, RedisCluster):
+                reply: Any = await self.client.info("memory", target_nodes=RedisCluster.PRIMARIES)
+                replies = [reply] if "maxmemory_policy" in reply else list(reply.values())
+            else:
+                replies = [await self.client.info("memory")]
+        for info in replies:
+            policy = str(info.get("maxmemory_policy", "noeviction"))
+            limit = int(info.get("maxmemory", 0))
+            if not limit or policy == "noeviction":
+                continue
+            if policy.startswith("allkeys"):
+                raise EvictionPolicyError(
+                    f"the key index cannot be kept on this server: maxmemory-policy is {policy} "
+                    f"(maxmemory {limit:,} bytes), which may evict the index itself; use "
+                    "noeviction or a volatile-* policy, or open the store without index=True",
+                    command="INFO",
+                )
+            return (
+                f"maxmemory-policy is {policy} (maxmemory {limit:,} bytes): data keys with a "
+                "TTL may be evicted before they expire, and the key index lists them until "
+                "they are pruned or reindexed (verify_index() reports them as stale)"
+            )
+        return None
+
+
+async def _once(owner: Any, slot: str, check: Callable[[], Awaitable[T]]) -> T:
+    """The result of ``check()``, made once and kept in ``owner.<slot>`` (a failed or
+    cancelled check, or one that could not reach the server, is made again next time; a
+    verdict on the server, another BackendError, is kept)."""
+    future: asyncio.Future[T] | None = getattr(owner, slot)
+    if future is None:
+        future = asyncio.ensure_future(check())
+        setattr(owner, slot, future)
+    try:
+        return await asyncio.shield(future)
+    except BackendError as exc:
+        if isinstance(exc, BackendUnavailableError) and getattr(owner, slot) is future:
+            setattr(owner, slot, None)
+        raise
+    except BaseException:
+        if future.done() and getattr(owner, slot) is future:
+            setattr(owner, slot, None)
+        raise
+
+
+class RedisKeyIndex:
+    """One tenant's index on a Redis server (or cluster: the server's client may be a
+    ``RedisCluster``)."""
+
+    def __init__(self, server: IndexServer, keys: IndexKeys) -> None:
+        self._server = server
+        self._client = server.client
+        self._errors = server.errors
+        self._scripts = server.scripts
         self._keys = keys
-        self._errors = errors
         #: Where a member starts in a physical key, in bytes (the set_many script cuts it there).
         self._prefix_bytes = len(encode_key(keys.key_prefix))
-        self._scripts = {name: client.register_script(script_source(name)) for name in _SCRIPTS}
 
     def __repr__(self) -> str:
         return f"RedisKeyIndex(index={self._keys.index!r}, expiry={self._keys.expiry!r})"
@@ -92,67 +214,11 @@ class RedisKeyIndex:
                 return await self._client.evalsha(code.sha, 2 + len(data_keys), *keys_and_args)
 
     async def prepare(self, *, listing: bool = True) -> None:
-        if listing:
-            await self._check_eviction()
-        with self._errors("INFO"):
-            info = await self._client.info("server")
-        raw = str(info.get("redis_version", "0"))
-        version = tuple(int(part) for part in raw.split(".")[:2] if part.isdigit())
-        if version < MIN_REDIS_VERSION:
-            raise BackendError(
-                f"the key index needs Redis >= 7.0; the server runs {raw}", command="INFO"
-            )
-        # Load the scripts now, so that even the first write is one EVALSHA.
-        # (A server that loses them later, e.g. after a restart, gets them
-        # again on NOSCRIPT.)
-        scripts = list(self._scripts.values())
-        with self._errors("SCRIPT EXISTS"):
-            loaded = await self._client.script_exists(*(script.sha for script in scripts))
-        for script, present in zip(scripts, loaded, strict=True):
-            if not present:
-                with self._errors("SCRIPT LOAD"):
-                    await self._client.script_load(script.script)
+        await self._server.prepare(listing=listing)
 
     async def exists(self) -> bool:
         with self._errors("EXISTS"):
             return bool(await self._client.exists(self._keys.index))
-
-    async def _check_eviction(self) -> None:
-        """Refuse a server that may evict the index itself; warn if it may evict data early.
-
-        ``maxmemory`` with an ``allkeys-*`` policy evicts any key, the index's
-        sorted sets included (listing, counting and clearing would then see
-        nothing); with a ``volatile-*`` policy only keys with a TTL go, so the
-        index outlives such keys until a prune or ``reindex``. Without
-        ``maxmemory`` nothing is evicted whatever the policy. Every primary is
-        asked (``INFO memory``, not ``CONFIG``, which managed services refuse).
-        """
-        with self._errors("INFO"):
-            if isinstance(self._client, RedisCluster):
-                reply: Any = await self._client.info("memory", target_nodes=RedisCluster.PRIMARIES)
-                replies = [reply] if "maxmemory_policy" in reply else list(reply.values())
-            else:
-                replies = [await self._client.info("memory")]
-        for info in replies:
-            policy = str(info.get("maxmemory_policy", "noeviction"))
-            limit = int(info.get("maxmemory", 0))
-            if not limit or policy == "noeviction":
-                continue
-            if policy.startswith("allkeys"):
-                raise EvictionPolicyError(
-                    f"the key index cannot be kept on this server: maxmemory-policy is {policy} "
-                    f"(maxmemory {limit:,} bytes), which may evict the index itself; use "
-                    "noeviction or a volatile-* policy, or open the store without index=True",
-                    command="INFO",
-                )
-            warnings.warn(
-                f"maxmemory-policy is {policy} (maxmemory {limit:,} bytes): data keys with a "
-                "TTL may be evicted before they expire, and the key index lists them until "
-                "they are pruned or reindexed (verify_index() reports them as stale)",
-                IndexEvictionWarning,
-                stacklevel=2,
-            )
-            return
 
     # -- writes -------------------------------------------------------------
     async def set(self, key: str, value: bytes, ttl_ms: int | None) -> None:
@@ -202,9 +268,18 @@ class RedisKeyIndex:
         done = await self._run("set_ttl", "PEXPIRE", [key], [self._keys.member(key), ttl_ms])
         return bool(done)
 
-    async def list_push(self, key: str, value: bytes) -> int:
-        length: int = await self._run("list_push", "RPUSH", [key], [self._keys.member(key), value])
+    async def list_push(self, key: str, value: bytes, ttl_ms: int | None) -> int:
+        args = [self._keys.member(key), value, _ttl_arg(ttl_ms)]
+        length: int = await self._run("list_push", "RPUSH", [key], args)
         return length
+
+    async def batch(self, ops: Sequence[BatchOp]) -> list[Any]:
+        """One script call (``lua/batch.lua``): the batch and its index entries, atomically."""
+        if not ops:
+            return []
+        data_keys, args = batch_call(ops, indexed=True, prefix_bytes=self._prefix_bytes)
+        replies = await self._run("batch", "EVALSHA", data_keys, args)
+        return batch_results(ops, replies)
 
     # -- reads and repair ---------------------------------------------------
     async def chunk(self, prefix: str, after: str | None, count: int) -> IndexChunk:

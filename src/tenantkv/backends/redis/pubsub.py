@@ -105,6 +105,10 @@ class SubscriberHub:
         if channel not in self._wanted and self._failure is None:
             await _shielded(self._settle())
 
+    def holds(self, channel: str, queue: SubscriptionQueue) -> bool:
+        """Whether messages of ``channel`` still reach ``queue`` (false after a failure)."""
+        return queue in self._wanted.get(channel, ())
+
     def _drop(self, channel: str, queue: SubscriptionQueue) -> bool:
         queues = self._wanted.get(channel)
         if queues is None or queue not in queues:
@@ -309,3 +313,6 @@ class RedisSubscription(QueueSubscription):
 
     async def _detach(self) -> None:
         await self._hub.remove(self.channel, self.queue)
+
+    def _held(self) -> bool:
+        return self._hub.holds(self.channel, self.queue)

@@ -19,13 +19,14 @@ from ...codec import decode_key
 from ...errors import InvalidURLError
 from ...index.protocols import IndexKeys
 from ...urls import StoreURL
-from ..base import BackendBase
+from ..base import BackendBase, BatchOp
+from .batching import batch_call, batch_results, unindexed_keys
 from .commands import SingleKeyCommands
 from .errors import translate_errors
-from .index import RedisKeyIndex
+from .index import IndexServer, RedisKeyIndex
 from .options import NO_RETRY, standalone_url
 from .pubsub import RedisSubscription, SubscriberHub
-from .scripts import lua_source
+from .scripts import lua_source, script_source
 
 __all__ = ["RedisBackend"]
 
@@ -39,6 +40,8 @@ class RedisBackend(SingleKeyCommands, BackendBase):
         self._subscriber = subscriber
         self._hub = SubscriberHub(subscriber, url)
         self._set_many_script = client.register_script(lua_source("set_many_unindexed"))
+        self._batch_script = client.register_script(script_source("batch"))
+        self._index_server = IndexServer(client, errors=self._errors)
 
     @staticmethod
     def prepare(url: StoreURL, options: dict[str, Any]) -> StoreURL:
@@ -104,6 +107,15 @@ class RedisBackend(SingleKeyCommands, BackendBase):
                 keys=[key for key, _ in items], args=[ttl, *(value for _, value in items)]
             )
 
+    async def batch(self, ops: Sequence[BatchOp]) -> list[Any]:
+        """One script call (``lua/batch.lua``), atomic for every key of this server."""
+        if not ops:
+            return []
+        data_keys, args = batch_call(ops, indexed=False)
+        with self._errors("EVALSHA"):
+            replies = await self._batch_script(keys=unindexed_keys(ops, data_keys), args=args)
+        return batch_results(ops, replies)
+
     async def publish(self, channel: str, data: bytes) -> int:
         with self._errors("PUBLISH"):
             receivers: int = await self._client.publish(channel, data)
@@ -131,7 +143,7 @@ class RedisBackend(SingleKeyCommands, BackendBase):
 
     def key_index(self, keys: IndexKeys) -> RedisKeyIndex:
         """The tenant index stored under ``keys`` (kept by Lua scripts; Redis >= 7.0)."""
-        return RedisKeyIndex(self._client, keys, errors=self._errors)
+        return RedisKeyIndex(self._index_server, keys)
 
     async def aclose(self) -> None:
         if self._closed:
