@@ -399,3 +399,52 @@ async def test_closed_store_refuses_calls(open_tenant: OpenTenant) -> None:
         await store.get("k")
     with pytest.raises(tenantkv.StoreClosedError):
         await store.keys()
+
+
+async def test_get_with_a_timeout_returns_none_and_cancels_nothing(store: TenantStore) -> None:
+    async with store.subscribe("updates") as sub:
+        assert await sub.get(timeout=0.05) is None
+        assert await sub.get(timeout=0) is None
+        assert await store.publish("updates", {"n": 1}) == 1
+        assert await sub.get(timeout=5) == {"n": 1}
+        await store.publish("updates", {"n": 2})
+        await asyncio.sleep(0.05)
+        assert await sub.get(timeout=0) == {"n": 2}  # already there: no wait at all
+        assert await sub.get(timeout=0.01) is None
+        assert (await store.stats()).subscriptions == 1  # still subscribed after timeouts
+    with pytest.raises(tenantkv.StoreClosedError):
+        await sub.get(timeout=0.1)
+
+
+async def test_subscribe_then_read_misses_no_update(store: TenantStore) -> None:
+    """The safe order for "initial state + every update": subscribe, then read. Every
+    update is in the state read, or arrives as a message after it (some in both)."""
+    stop = asyncio.Event()
+    pushed: list[int] = []
+
+    async def callbacks() -> None:
+        n = 0
+        while not stop.is_set():
+            n += 1
+            async with store.batch() as b:
+                b.list_push("responses", n, ttl_ms=60_000)
+                b.publish("updates", n)
+            pushed.append(n)
+            await asyncio.sleep(0)
+
+    writer = asyncio.create_task(callbacks())
+    try:
+        for _ in range(5):
+            await asyncio.sleep(0.01)
+            async with store.subscribe("updates") as sub:
+                seen = set(await store.list_get_all("responses"))
+                await asyncio.sleep(0.02)
+                target = pushed[-1]
+                while (message := await sub.get(timeout=5)) is not None:
+                    seen.add(message)
+                    if message >= target:
+                        break
+                assert set(range(1, target + 1)) <= seen
+    finally:
+        stop.set()
+        await writer

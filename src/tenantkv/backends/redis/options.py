@@ -226,7 +226,6 @@ _NODE_OPTIONS = _STANDALONE_OPTIONS - {
     "retry",
     "retry_on_error",
     "retry_on_timeout",
-    "max_connections",
     "redis_connect_func",
 } | {"ssl", *_FIXED}
 
