@@ -30,7 +30,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from . import codec
+from . import codec, telemetry
 from .backends.base import BatchOp
 from .errors import StoreClosedError
 from .validation import check_mapping, check_ttl
@@ -170,7 +170,9 @@ class Batch:
         self._store._check_open()
         self._sent = True
         if self._ops:
-            replies = await self._store._writer.batch(self._ops)
+            with telemetry.operation("batch", self._store.tenant, "batch") as record:
+                record.keys = len(self._ops)
+                replies = await self._store._writer.batch(self._ops)
             for result, reply in zip(self._results, replies, strict=True):
                 result._set(reply)
         return self.results

@@ -10,11 +10,12 @@ backend's index, which changes data and index together.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from . import codec
+from . import codec, telemetry
 from .backends.base import Backend, Subscription
 from .batch import Batch
 from .enumeration.base import KeyEnumerator
@@ -102,6 +103,11 @@ class TenantStore:
     def url(self) -> str:
         """The store's URL, without password."""
         return self._backend.url
+
+    @property
+    def strategy(self) -> str:
+        """How the store lists, counts and clears: ``"scan"`` or ``"index"``."""
+        return self._enumerator.strategy
 
     @property
     def count(self) -> int:
@@ -280,22 +286,28 @@ class TenantStore:
         :func:`tenantkv.escape_glob` to match them literally.
         """
         checked, per_call = self._pattern_and_count(pattern, count)
-        async for batch in self._enumerator.batches(checked, per_call):
-            for key in batch:
-                yield key
+        with self._operation("iter_keys", streaming=True) as record:
+            batches = self._enumerator.batches(checked, per_call)
+            async for batch in telemetry.instrumented(batches, record):
+                for key in batch:
+                    yield key
 
     async def keys(self, pattern: str = "*", *, count: int | None = None) -> list[str]:
         """All matching keys as a list (use :meth:`iter_keys` for large tenants)."""
         checked, per_call = self._pattern_and_count(pattern, count)
         out: list[str] = []
-        async for batch in self._enumerator.batches(checked, per_call):
-            out.extend(batch)
+        with self._operation("keys") as record:
+            async for batch in self._enumerator.batches(checked, per_call):
+                out.extend(batch)
+            record.keys = len(out)
         return out
 
     async def count_keys(self, pattern: str = "*", *, count: int | None = None) -> int:
         """How many keys match ``pattern``."""
         checked, per_call = self._pattern_and_count(pattern, count)
-        return await self._enumerator.count(checked, per_call)
+        with self._operation("count_keys") as record:
+            record.keys = await self._enumerator.count(checked, per_call)
+        return record.keys
 
     async def clear(self, *, count: int | None = None) -> int:
         """Delete every key of the tenant, in batches of about ``count``; how many were deleted.
@@ -305,7 +317,14 @@ class TenantStore:
         behind the store's back.
         """
         _, per_call = self._pattern_and_count("*", count)
-        return await self._enumerator.clear(per_call)
+        with self._operation("clear") as record:
+            record.keys = await self._enumerator.clear(per_call)
+        return record.keys
+
+    def _operation(
+        self, name: str, *, streaming: bool = False
+    ) -> contextlib.AbstractContextManager[telemetry.Operation]:
+        return telemetry.operation(name, self.tenant, self.strategy, streaming=streaming)
 
     async def stats(self) -> StoreStats:
         """The tenant's key count and this store's open subscriptions."""
@@ -336,7 +355,10 @@ class TenantStore:
         without the index.
         """
         enumerator = self._index()
-        return await enumerator.reindex(self._per_call(count), check_count(max_reported))
+        with self._operation("reindex") as record:
+            report = await enumerator.reindex(self._per_call(count), check_count(max_reported))
+            record.keys = report.scanned_keys
+        return report
 
     async def verify_index(
         self, *, count: int | None = None, max_reported: int = DEFAULT_MAX_REPORTED
@@ -350,7 +372,10 @@ class TenantStore:
         :class:`~tenantkv.errors.IndexNotEnabledError` on a store without the index.
         """
         enumerator = self._index()
-        return await enumerator.verify(self._per_call(count), check_count(max_reported))
+        with self._operation("verify_index") as record:
+            report = await enumerator.verify(self._per_call(count), check_count(max_reported))
+            record.keys = report.scanned_keys
+        return report
 
     async def prune_index(self, *, count: int | None = None) -> int:
         """Remove the index entries of expired keys, ``count`` per call; how many.
@@ -359,7 +384,9 @@ class TenantStore:
         Raises :class:`~tenantkv.errors.IndexNotEnabledError` on a store without the index.
         """
         enumerator = self._index()
-        return await enumerator.prune(self._per_call(count))
+        with self._operation("prune_index") as record:
+            record.keys = await enumerator.prune(self._per_call(count))
+        return record.keys
 
     def _per_call(self, count: object) -> int:
         return self._count if count is None else check_count(count)

@@ -15,6 +15,9 @@ class KeyEnumerator(Protocol):
     to the tenant. ``count`` bounds the work of each server command.
     """
 
+    #: How it enumerates, as telemetry reports it (``scan``, ``index``).
+    strategy: str
+
     def batches(self, pattern: str, count: int) -> AsyncIterator[list[str]]:
         """Yield the matching keys in batches; each key at most once."""
         ...

@@ -23,6 +23,8 @@ class ScanEnumerator:
     one enumeration.
     """
 
+    strategy = "scan"
+
     def __init__(self, backend: Backend, namespace: Namespace) -> None:
         self._backend = backend
         self._namespace = namespace

@@ -132,6 +132,8 @@ class IndexEnumerator:
     none repeats).
     """
 
+    strategy = "index"
+
     def __init__(self, indexes: Sequence[KeyIndex], backend: Backend, namespace: Namespace) -> None:
         if len(indexes) != namespace.shards:
             raise ValueError(f"{namespace.shards} shards need as many indexes, not {len(indexes)}")

@@ -52,6 +52,7 @@ from ...codec import decode_key
 from ...errors import BackendUnavailableError, InvalidURLError, TopologyChangedError
 from ...fanout import gather_limited
 from ...index.protocols import IndexKeys
+from ...telemetry import count_server_call
 from ...urls import Address, StoreURL
 from ..base import BackendBase, BatchOp
 from .batching import batch_call, batch_results, unindexed_keys
@@ -460,17 +461,20 @@ class RedisClusterBackend(SingleKeyCommands, BackendBase):
         cancelled = CancellationCheck()
         try:
             client = self._node_client(address)
+            count_server_call()
             before = await self._self_view(client)
             cancelled()
             if before.serves(slots):
                 cursor = 0
                 while True:
+                    count_server_call()
                     cursor, keys = await client.scan(cursor=cursor, match=match, count=count)
                     cancelled()
                     if keys:
                         await queue.put([decode_key(key) for key in keys])
                     if cursor == 0:
                         break
+                count_server_call()
                 after = await self._self_view(client)
                 cancelled()
                 complete = after.same_node(before) and after.still_serves(slots)

@@ -24,6 +24,7 @@ from redis import exceptions as rexc
 
 from ...cancellation import CancellationCheck
 from ...errors import BackendError, BackendUnavailableError, WrongTypeError
+from ...telemetry import count_server_call
 
 __all__ = ["translate_cluster_errors", "translate_errors"]
 
@@ -33,6 +34,7 @@ def translate_errors(url: str, command: str) -> Iterator[None]:
     """Turn redis-py's exceptions into tenantkv's, naming ``url`` (already redacted), and
     raise a cancellation the command swallowed (see the module docstring)."""
     cancelled = CancellationCheck()
+    count_server_call()
     try:
         yield
     except rexc.AuthenticationError as exc:  # a ConnectionError to redis-py, but not "unreachable"
