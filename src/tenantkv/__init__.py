@@ -31,6 +31,7 @@ from .errors import (
 )
 from .glob import escape_glob
 from .index import IndexReport
+from .migration import MigrationProgress, MigrationReport
 from .namespace import Namespace
 from .opening import open_client, open_store, parse_url
 from .store import StoreStats, TenantStore, TenantSubscription
@@ -58,6 +59,8 @@ __all__ = [
     "InvalidTenantError",
     "InvalidURLError",
     "InvalidValueError",
+    "MigrationProgress",
+    "MigrationReport",
     "Namespace",
     "Scheme",
     "StoreClosedError",

@@ -15,16 +15,18 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mappin
 from dataclasses import dataclass
 from typing import Any
 
-from . import codec, telemetry
+from . import codec, migration, telemetry
 from .backends.base import Backend, Subscription
 from .batch import Batch
 from .enumeration.base import KeyEnumerator
 from .errors import IndexNotEnabledError, StoreClosedError
 from .index.enumerator import DEFAULT_MAX_REPORTED, IndexEnumerator, IndexReport
 from .index.protocols import KeyWriter
+from .migration import DEFAULT_MAX_LIST_ITEMS, MigrationProgress, MigrationReport
 from .namespace import Namespace
 from .urls import DEFAULT_COUNT
 from .validation import (
+    check_bool_option,
     check_count,
     check_key,
     check_key_list,
@@ -387,6 +389,45 @@ class TenantStore:
         with self._operation("prune_index") as record:
             record.keys = await enumerator.prune(self._per_call(count))
         return record.keys
+
+    # -- moving in from another key layout --------------------------------------
+    async def migrate_from(
+        self,
+        old_prefix: str,
+        *,
+        copy: bool = False,
+        dry_run: bool = False,
+        count: int | None = None,
+        max_list_items: int = DEFAULT_MAX_LIST_ITEMS,
+        max_reported: int = DEFAULT_MAX_REPORTED,
+        progress: Callable[[MigrationProgress], None] | None = None,
+    ) -> MigrationReport:
+        """Move every key under ``old_prefix`` (another layout's, e.g. ``tenant:shop-1:``) into
+        this tenant's namespace, live; the report of what moved and what was left.
+
+        Each key keeps its value, type (string or list) and remaining TTL, and
+        gets its index entry if the tenant has an index; it is removed from the
+        old layout only if unchanged since it was copied, so a write the old
+        service makes meanwhile is never lost (see :mod:`tenantkv.migration`
+        for the rule). ``copy`` keeps the old keys; ``dry_run`` only counts
+        what would move. Non-blocking (SCAN ``count`` keys per call, bounded
+        scripts), idempotent and resumable: run it again after an interruption.
+        ``progress`` is called after each page.
+        """
+        self._check_open()
+        with self._operation("migrate_from") as record:
+            report = await migration.migrate(
+                self,
+                old_prefix,
+                copy=check_bool_option(copy, "copy"),
+                dry_run=check_bool_option(dry_run, "dry_run"),
+                count=self._per_call(count),
+                max_list_items=check_count(max_list_items, "max_list_items"),
+                max_reported=check_count(max_reported, "max_reported"),
+                progress=progress,
+            )
+            record.keys = report.moved
+        return report
 
     def _per_call(self, count: object) -> int:
         return self._count if count is None else check_count(count)

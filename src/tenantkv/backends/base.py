@@ -8,13 +8,23 @@ de-duplication belong to :class:`tenantkv.store.TenantStore`, not here.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol, runtime_checkable
 
 from ..errors import StoreClosedError
 
-__all__ = ["Backend", "BackendBase", "BatchOp", "Subscription"]
+__all__ = [
+    "Backend",
+    "BackendBase",
+    "BatchOp",
+    "MigratingBackend",
+    "MoveIn",
+    "OldKey",
+    "Subscription",
+    "fingerprint",
+]
 
 
 @runtime_checkable
@@ -72,6 +82,63 @@ class BatchOp:
         if self.kind == "get":
             return reply if reply is None or isinstance(reply, bytes) else bytes(reply)
         return int(reply)
+
+
+# -- moving in from another key layout (tenantkv.migration) --------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class OldKey:
+    """A key of another layout as read to be moved in (one atomic read per key)."""
+
+    key: str
+    #: ``string``, ``list``, ``none`` (gone), ``toolarge`` (a list over the limit), or
+    #: another Redis type, which is not moved.
+    kind: str
+    #: What :func:`fingerprint` gives for its content ("" unless string or list).
+    fingerprint: str
+    #: Absolute expiry in server ms; -1 none, -2 gone.
+    expire_at_ms: int
+    #: The value (one item) or the list's items; empty otherwise.
+    items: list[bytes]
+    #: A list over the limit: its length.
+    length: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class MoveIn:
+    """One key to write into the tenant's namespace (see ``lua/migrate_write.lua``)."""
+
+    key: str
+    kind: str
+    #: The old key's fingerprint as read: a new key with this content is the same.
+    old_fingerprint: str
+    #: The fingerprint of this migration's own earlier copy, which it may overwrite ("").
+    own_fingerprint: str
+    expire_at_ms: int
+    items: list[bytes]
+
+
+def fingerprint(kind: str, items: Sequence[bytes]) -> str:
+    """A key's content as the migration scripts fingerprint it: type and value only."""
+    if kind == "string":
+        return hashlib.sha1(items[0]).hexdigest()
+    if kind == "list":
+        return hashlib.sha1(b"".join(b"%d:%b" % (len(item), item) for item in items)).hexdigest()
+    return ""
+
+
+@runtime_checkable
+class MigratingBackend(Protocol):
+    """A backend that can move keys of another layout in (read, then remove if unchanged)."""
+
+    async def migrate_read(self, keys: Sequence[str], max_items: int) -> list[OldKey]:
+        """Each key's type, fingerprint, expiry and content, each read atomically."""
+        ...
+
+    async def migrate_delete(self, keys: Sequence[tuple[str, str]], max_items: int) -> list[bool]:
+        """Remove each ``(key, fingerprint)`` whose content still has that fingerprint."""
+        ...
 
 
 class Backend(Protocol):
@@ -133,6 +200,11 @@ class Backend(Protocol):
         ...
 
     def subscribe(self, channel: str) -> Subscription: ...
+
+    async def migrate_write(self, moves: Sequence[MoveIn], max_items: int) -> list[str]:
+        """Write keys moved in from another layout (see ``lua/migrate_write.lua``): one of
+        ``written``, ``same``, ``conflict``, ``expired`` per key."""
+        ...
 
     async def batch(self, ops: Sequence[BatchOp]) -> list[Any]:
         """Apply ``ops`` in order, atomically (one script, or per hash slot on a cluster):

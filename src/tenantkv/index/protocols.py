@@ -38,7 +38,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
-from ..backends.base import BatchOp
+from ..backends.base import BatchOp, MoveIn
 from ..namespace import Namespace
 
 __all__ = [
@@ -137,6 +137,10 @@ class KeyWriter(Protocol):
     async def unlink(self, keys: Sequence[str]) -> int: ...
 
     async def batch(self, ops: Sequence[BatchOp]) -> list[Any]: ...
+
+    async def migrate_write(self, moves: Sequence[MoveIn], max_items: int) -> list[str]:
+        """Write keys moved in (``written``, ``same``, ``conflict`` or ``expired`` each)."""
+        ...
 
 
 class KeyIndex(KeyWriter, Protocol):

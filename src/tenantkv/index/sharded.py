@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
 from typing import Any
 
-from ..backends.base import BatchOp
+from ..backends.base import BatchOp, MoveIn
 from ..fanout import gather_limited
 from ..namespace import Namespace
 from .protocols import KeyIndex
@@ -62,20 +62,35 @@ class ShardedKeyWriter:
     async def list_push(self, key: str, value: bytes, ttl_ms: int | None) -> int:
         return await self._index(key).list_push(key, value, ttl_ms)
 
-    async def batch(self, ops: Sequence[BatchOp]) -> list[Any]:
-        """One call per shard involved (keys and channels alike), shards concurrently:
-        each shard's part is all-or-none and in order; the parts stand on their own."""
-        groups = self._by_shard([op.key for op in ops])
-        parts = list(groups.items())
-        replies = await gather_limited(
-            partial(self._indexes[shard].batch, [ops[i] for i in positions])
-            for shard, positions in parts
+    async def migrate_write(self, moves: Sequence[MoveIn], max_items: int) -> list[str]:
+        return await self._per_shard(
+            [move.key for move in moves],
+            lambda index, positions: index.migrate_write([moves[i] for i in positions], max_items),
         )
-        out: list[Any] = [None] * len(ops)
+
+    async def _per_shard(
+        self,
+        keys: Sequence[str],
+        call: Callable[[KeyIndex, list[int]], Awaitable[list[Any]]],
+    ) -> list[Any]:
+        """``call(index, positions)`` per shard involved, shards concurrently; results in order."""
+        parts = list(self._by_shard(keys).items())
+        replies = await gather_limited(
+            partial(call, self._indexes[shard], positions) for shard, positions in parts
+        )
+        out: list[Any] = [None] * len(keys)
         for (_, positions), results in zip(parts, replies, strict=True):
             for position, result in zip(positions, results, strict=True):
                 out[position] = result
         return out
+
+    async def batch(self, ops: Sequence[BatchOp]) -> list[Any]:
+        """One call per shard involved (keys and channels alike), shards concurrently:
+        each shard's part is all-or-none and in order; the parts stand on their own."""
+        return await self._per_shard(
+            [op.key for op in ops],
+            lambda index, positions: index.batch([ops[i] for i in positions]),
+        )
 
     async def unlink(self, keys: Sequence[str]) -> int:
         groups = self._by_shard(keys)

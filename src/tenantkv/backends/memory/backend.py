@@ -21,8 +21,9 @@ from ...errors import InvalidURLError, StoreClosedError, WrongTypeError
 from ...glob import compile_glob
 from ...index.protocols import IndexKeys
 from ...urls import StoreURL
-from ..base import BackendBase, BatchOp
+from ..base import BackendBase, BatchOp, MoveIn, OldKey
 from ..subscription import QueueSubscription
+from . import moving
 from .batching import apply_op, check_batch
 from .index import MemoryKeyIndex
 from .keyspace import MemoryKeyspace
@@ -167,6 +168,16 @@ class MemoryBackend(BackendBase):
             entry.expire_at_ms = self._expire_at(ttl_ms)
             self.keyspace.schedule_expiry(key)
         return len(items)
+
+    # -- moving in from another layout (tenantkv.migration) -----------------------
+    async def migrate_read(self, keys: Sequence[str], max_items: int) -> list[OldKey]:
+        return moving.migrate_read(self, keys, max_items)
+
+    async def migrate_write(self, moves: Sequence[MoveIn], max_items: int) -> list[str]:
+        return moving.migrate_write(self, moves, max_items)
+
+    async def migrate_delete(self, keys: Sequence[tuple[str, str]], max_items: int) -> list[bool]:
+        return moving.migrate_delete(self, keys, max_items)
 
     # -- batches -------------------------------------------------------------
     async def batch(self, ops: Sequence[BatchOp]) -> list[Any]:

@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 from ...codec import decode_key, encode_key
 from ...index.protocols import IndexChunk, IndexKeys, IndexStatus, prefix_successor
-from ..base import BatchOp
+from ..base import BatchOp, MoveIn
+from . import moving
 from .batching import apply_op, check_batch
 from .keyspace import MemoryKeyspace, SortedIndex
 
@@ -128,6 +129,9 @@ class MemoryKeyIndex:
         if ttl_ms is not None:
             self._prune(PRUNE_PER_WRITE)
         return length
+
+    async def migrate_write(self, moves: Sequence[MoveIn], max_items: int) -> list[str]:
+        return moving.migrate_write(self._backend, moves, max_items, synced=self._sync)
 
     async def batch(self, ops: Sequence[BatchOp]) -> list[Any]:
         """Every op in order, index entries included, with no other task in between."""

@@ -54,11 +54,12 @@ from ...fanout import gather_limited
 from ...index.protocols import IndexKeys
 from ...telemetry import count_server_call
 from ...urls import Address, StoreURL
-from ..base import BackendBase, BatchOp
+from ..base import BackendBase, BatchOp, MoveIn, OldKey
 from .batching import batch_call, batch_results, unindexed_keys
 from .commands import SingleKeyCommands
 from .errors import translate_cluster_errors
 from .index import IndexServer, RedisKeyIndex
+from .moving import delete_args, parse_read, write_args
 from .options import DEFAULT_TOPOLOGY_WAIT_MS, NO_RETRY, cluster_url, node_options
 from .pubsub import RedisSubscription, SubscriberHub
 from .scripts import lua_source, script_source
@@ -121,6 +122,10 @@ class RedisClusterBackend(SingleKeyCommands, BackendBase):
         self._topology: list[NodeEntry] = []
         self._set_many_script = client.register_script(lua_source("set_many_unindexed"))
         self._batch_script = client.register_script(script_source("batch"))
+        self._moving = {
+            name: client.register_script(script_source(f"migrate_{name}"))
+            for name in ("read", "write", "delete")
+        }
         self._index_server = IndexServer(client, errors=self._errors)
 
     @staticmethod
@@ -241,6 +246,47 @@ class RedisClusterBackend(SingleKeyCommands, BackendBase):
         with self._errors("EVALSHA"):
             await gather_limited(partial(one_slot, p) for p in groups.values())
         return out
+
+    # -- moving in from another layout (tenantkv.migration): one script per slot ----
+    async def _per_slot(self, keys: Sequence[str], call: Any) -> list[Any]:
+        """``call(positions)`` for the positions of ``keys`` in each slot, slots in parallel;
+        the results put back in the order of ``keys``."""
+        out: list[Any] = [None] * len(keys)
+
+        async def one_slot(positions: list[int]) -> None:
+            for position, result in zip(positions, await call(positions), strict=True):
+                out[position] = result
+
+        with self._errors("EVALSHA"):
+            await gather_limited(partial(one_slot, p) for p in group_by_slot(keys).values())
+        return out
+
+    async def migrate_read(self, keys: Sequence[str], max_items: int) -> list[OldKey]:
+        async def read(positions: list[int]) -> list[OldKey]:
+            part = [keys[i] for i in positions]
+            return parse_read(part, await self._moving["read"](keys=part, args=[max_items]))
+
+        return await self._per_slot(keys, read)
+
+    async def migrate_write(self, moves: Sequence[MoveIn], max_items: int) -> list[str]:
+        async def write(positions: list[int]) -> list[str]:
+            part = [moves[i] for i in positions]
+            keys = [move.key for move in part]
+            args = write_args(part, indexed=False, prefix_bytes=0, max_items=max_items)
+            replies = await self._moving["write"](keys=[keys[0], keys[0], *keys], args=args)
+            return [decode_key(reply) for reply in replies]
+
+        return await self._per_slot([move.key for move in moves], write)
+
+    async def migrate_delete(self, keys: Sequence[tuple[str, str]], max_items: int) -> list[bool]:
+        async def delete(positions: list[int]) -> list[bool]:
+            part = [keys[i] for i in positions]
+            replies = await self._moving["delete"](
+                keys=[key for key, _ in part], args=delete_args(part, max_items)
+            )
+            return [bool(reply) for reply in replies]
+
+        return await self._per_slot([key for key, _ in keys], delete)
 
     async def unlink(self, keys: Sequence[str]) -> int:
         """UNLINK grouped by slot, at most :data:`UNLINK_BATCH` keys per command."""

@@ -36,8 +36,9 @@ from ...errors import (
     IndexEvictionWarning,
 )
 from ...index.protocols import IndexChunk, IndexKeys, IndexStatus, prefix_successor
-from ..base import BatchOp
+from ..base import BatchOp, MoveIn
 from .batching import batch_call, batch_results
+from .moving import write_args
 from .scripts import script_source
 
 __all__ = ["MIN_REDIS_VERSION", "IndexServer", "RedisKeyIndex"]
@@ -57,6 +58,7 @@ _SCRIPTS = (
     "count",
     "check",
     "batch",
+    "migrate_write",
 )
 #: Keys per check/repair script call. Checking a key costs a PEXPIRETIME call
 #: inside the script (several times what SCAN spends per key), so a page of
@@ -272,6 +274,14 @@ class RedisKeyIndex:
         args = [self._keys.member(key), value, _ttl_arg(ttl_ms)]
         length: int = await self._run("list_push", "RPUSH", [key], args)
         return length
+
+    async def migrate_write(self, moves: Sequence[MoveIn], max_items: int) -> list[str]:
+        """Keys moved in, and their index entries, in one script (``lua/migrate_write.lua``)."""
+        if not moves:
+            return []
+        args = write_args(moves, indexed=True, prefix_bytes=self._prefix_bytes, max_items=max_items)
+        replies = await self._run("migrate_write", "EVALSHA", [move.key for move in moves], args)
+        return [decode_key(reply) for reply in replies]
 
     async def batch(self, ops: Sequence[BatchOp]) -> list[Any]:
         """One script call (``lua/batch.lua``): the batch and its index entries, atomically."""

@@ -81,3 +81,23 @@ local function sampled_prune(micros, now)
     prune(PRUNE_PER_WRITE * PRUNE_EVERY, now)
   end
 end
+
+-- Moving in from another layout (migrate_*.lua): a key's content as a fingerprint that depends
+-- on its type and value only, not on how the server happens to encode it. A list's items are
+-- length-prefixed, so no two different lists share a fingerprint. `limit` bounds the list read.
+local function fingerprint(key, limit)
+  local kind = redis.call('TYPE', key)['ok']
+  if kind == 'string' then
+    return kind, redis.sha1hex(redis.call('GET', key))
+  elseif kind == 'list' then
+    if redis.call('LLEN', key) > limit then
+      return 'toolarge', ''
+    end
+    local parts = {}
+    for _, item in ipairs(redis.call('LRANGE', key, 0, -1)) do
+      parts[#parts + 1] = #item .. ':' .. item
+    end
+    return kind, redis.sha1hex(table.concat(parts))
+  end
+  return kind, ''
+end

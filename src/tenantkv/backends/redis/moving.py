@@ -1,0 +1,60 @@
+"""Moving keys of another layout in, on Redis: the calls of ``lua/migrate_*.lua``.
+
+Reading and removing an old key happen on the old key's hash slot, writing
+the new key on the tenant's: on a cluster they are different slots, so the
+three steps are three scripts (see :mod:`tenantkv.migration` for the rule
+that makes that safe).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from ...codec import decode_key
+from ..base import MoveIn, OldKey
+
+__all__ = ["delete_args", "parse_read", "write_args"]
+
+
+def _text(raw: Any) -> str:
+    return decode_key(raw) if isinstance(raw, bytes | str) else str(raw)
+
+
+def parse_read(keys: Sequence[str], replies: Sequence[Any]) -> list[OldKey]:
+    """The replies of ``migrate_read.lua`` as :class:`OldKey` objects, in order."""
+    out: list[OldKey] = []
+    for key, (kind_raw, print_raw, at, payload) in zip(keys, replies, strict=True):
+        kind = _text(kind_raw)
+        items: list[bytes] = []
+        length = 0
+        if kind == "string":
+            items = [payload]
+        elif kind == "list":
+            items = list(payload)
+        elif kind == "toolarge":
+            length = int(_text(payload))
+        out.append(OldKey(key, kind, _text(print_raw), int(at), items, length))
+    return out
+
+
+def write_args(
+    moves: Sequence[MoveIn], *, indexed: bool, prefix_bytes: int, max_items: int
+) -> list[Any]:
+    """``ARGV`` of ``migrate_write.lua`` (its data keys are the moves' keys, in order)."""
+    args: list[Any] = ["1" if indexed else "0", prefix_bytes, max_items]
+    for move in moves:
+        args += [
+            move.kind,
+            move.old_fingerprint,
+            move.own_fingerprint,
+            move.expire_at_ms,
+            len(move.items),
+            *move.items,
+        ]
+    return args
+
+
+def delete_args(keys: Sequence[tuple[str, str]], max_items: int) -> list[Any]:
+    """``ARGV`` of ``migrate_delete.lua`` (its keys are the old keys, in order)."""
+    return [max_items, *(fingerprint for _, fingerprint in keys)]
