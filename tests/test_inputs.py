@@ -15,6 +15,9 @@ from tenantkv.opening import parse_url
 from .conftest import new_tenant
 from .servers import FixtureServer, free_port
 
+#: The contract suite: every test with a server runs on every server kind (conftest).
+pytestmark = pytest.mark.matrix
+
 
 async def assert_nothing_written(store: TenantStore) -> None:
     assert await store.keys() == []
