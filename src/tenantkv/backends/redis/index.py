@@ -7,7 +7,8 @@ repair is one script over at most ``count`` entries. Every key a script
 touches is passed in ``KEYS`` and carries the tenant's (or the tenant shard's)
 hash tag, so the same
 scripts run on Redis Cluster. Needs Redis >= 7.0 (``PEXPIRETIME``,
-``ZRANGE ... BYLEX LIMIT``).
+``ZRANGE ... BYLEX LIMIT``) or any Valkey; the version comes from ``HELLO``,
+so opening an indexed store needs no ``INFO``.
 
 Layout (see :mod:`tenantkv.index.protocols`): ``<prefix>:{<tenant>}#idx``
 holds every key (score 0, ordered by name), ``<prefix>:{<tenant>}#exp`` the
@@ -24,7 +25,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.asyncio.client import Pipeline
 from redis.asyncio.cluster import RedisCluster
-from redis.exceptions import NoScriptError
+from redis.exceptions import NoScriptError, ResponseError
 
 from ...codec import decode_key, encode_key
 from ...errors import BackendError
@@ -91,13 +92,11 @@ class RedisKeyIndex:
                 return await self._client.evalsha(code.sha, 2 + len(data_keys), *keys_and_args)
 
     async def prepare(self) -> None:
-        with self._errors("INFO"):
-            info = await self._client.info("server")
-        raw = str(info.get("redis_version", "0"))
+        name, raw = await self._server_version()
         version = tuple(int(part) for part in raw.split(".")[:2] if part.isdigit())
-        if version < MIN_REDIS_VERSION:
+        if name == "redis" and version < MIN_REDIS_VERSION:
             raise BackendError(
-                f"the key index needs Redis >= 7.0; the server runs {raw}", command="INFO"
+                f"the key index needs Redis >= 7.0; the server runs {name} {raw}", command="HELLO"
             )
         # Load the scripts now, so that even the first write is one EVALSHA.
         # (A server that loses them later, e.g. after a restart, gets them
@@ -109,6 +108,39 @@ class RedisKeyIndex:
             if not present:
                 with self._errors("SCRIPT LOAD"):
                     await self._client.script_load(script.script)
+
+    async def _server_version(self) -> tuple[str, str]:
+        """``(server name, real version)``: ``("valkey", "9.1.2")``.
+
+        From ``HELLO`` without arguments (a connection command every ACL user
+        may send; it switches nothing), so a user denied ``INFO`` can open an
+        indexed store. A server without ``HELLO`` (Redis < 6), or a user denied
+        it, is asked ``INFO``; there ``redis_version`` is the real version
+        (Valkey, whose ``redis_version`` is 7.2.4, always knows HELLO).
+        """
+        try:
+            with self._errors("HELLO"):
+                if isinstance(self._client, RedisCluster):  # any node will do
+                    await self._client.initialize()  # once: the nodes are known after it
+                    node = self._client.get_random_node()
+                    reply = await self._client.execute_command("HELLO", target_nodes=node)
+                else:
+                    reply = await self._client.execute_command("HELLO")  # type: ignore[no-untyped-call]
+        except BackendError as exc:
+            if not isinstance(exc.__cause__, ResponseError):  # unknown (or refused) HELLO only
+                raise
+            with self._errors("INFO"):
+                info = await self._client.info("server")
+            return "redis", str(info.get("redis_version", "0"))
+        fields = (
+            reply if isinstance(reply, dict) else dict(zip(reply[::2], reply[1::2], strict=True))
+        )
+        text = {decode_key(k): v for k, v in fields.items() if isinstance(k, bytes)}
+        name, version = text.get("server", b"redis"), text.get("version", b"0")
+        return (
+            name.decode() if isinstance(name, bytes) else str(name),
+            version.decode() if isinstance(version, bytes) else str(version),
+        )
 
     # -- writes -------------------------------------------------------------
     async def set(self, key: str, value: bytes, ttl_ms: int | None) -> None:

@@ -13,12 +13,13 @@ import contextlib
 from typing import Any
 
 import redis.asyncio as aioredis
+from redis import exceptions as rexc
 from redis.asyncio.client import PubSub
 
 from ...codec import decode_key
-from ...errors import BackendUnavailableError, StoreClosedError
+from ...errors import BackendError, BackendUnavailableError, StoreClosedError
 from ..subscription import QueueSubscription, SubscriptionQueue
-from .errors import translate_errors
+from .errors import permission_denied, translate_errors
 
 __all__ = ["RedisSubscription", "SubscriberHub"]
 
@@ -122,20 +123,28 @@ class SubscriberHub:
                         future.set_result(None)
         except asyncio.CancelledError:
             raise
+        except rexc.NoPermissionError as exc:
+            # An ACL refused the channel: redis-py's subscribe() only sends SUBSCRIBE,
+            # the refusal is the reply this reader gets.
+            self._fail(permission_denied(self._url, "SUBSCRIBE", exc), exc)
         except Exception as exc:
             failure = BackendUnavailableError(
                 f"subscriber connection to {self._url} failed: {exc}",
                 url=self._url,
                 command="SUBSCRIBE",
             )
-            failure.__cause__ = exc
-            self._failure = failure
-            for queues in self._queues.values():
-                for queue in queues:
-                    queue.put_nowait(failure)
-            for future in self._confirmations.values():
-                if not future.done():
-                    future.set_exception(failure)
+            self._fail(failure, exc)
+
+    def _fail(self, failure: BackendError, cause: Exception) -> None:
+        """The reader stopped: every subscription and pending confirmation gets ``failure``."""
+        failure.__cause__ = cause
+        self._failure = failure
+        for queues in self._queues.values():
+            for queue in queues:
+                queue.put_nowait(failure)
+        for future in self._confirmations.values():
+            if not future.done():
+                future.set_exception(failure)
 
     async def _discard_connection(self) -> None:
         if self._reader is not None:
