@@ -7,6 +7,7 @@ and the options.
 
 from __future__ import annotations
 
+from .backends.redis.acl import tenant_acl_rules
 from .codec import KEY_ENCODING
 from .errors import (
     BackendError,
@@ -66,4 +67,5 @@ __all__ = [
     "parse_url",
     "redact_url",
     "split_url",
+    "tenant_acl_rules",
 ]
