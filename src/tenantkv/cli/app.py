@@ -352,6 +352,16 @@ def loadtest_command(
     quick: Annotated[
         bool, typer.Option("--quick", help="Small sizes (2000,20000; noise 20000), one run each.")
     ] = False,
+    server: Annotated[
+        str | None,
+        typer.Option(
+            "--server",
+            metavar="PATH",
+            help="Server binary of the private servers and clusters: redis-server, "
+            "valkey-server or another compatible one (default: $TENANTKV_REDIS_SERVER, "
+            "else redis-server on PATH).",
+        ),
+    ] = None,
 ) -> None:
     """Measure listing and clearing one tenant: KEYS vs SCAN vs index, and what others feel."""
     # Imported here: the load test pulls in multiprocessing and (for --chart) matplotlib.
@@ -377,6 +387,7 @@ def loadtest_command(
             cluster=cluster,
             compare_standalone=compare_standalone,
             shards=shards,
+            server=server,
         )
         status = Console(stderr=True, highlight=False)
         result = run_loadtest(config, status=status)
