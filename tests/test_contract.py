@@ -14,6 +14,9 @@ from tenantkv import TenantStore, escape_glob
 
 from .conftest import OpenTenant, new_tenant
 
+#: The contract suite: every test with a server runs on every server kind (conftest).
+pytestmark = pytest.mark.matrix
+
 
 async def eventually(check: Callable[[], Awaitable[bool]], timeout_s: float = 5.0) -> None:
     """Poll ``check`` until it holds; fail after ``timeout_s``."""

@@ -12,7 +12,10 @@ import tenantkv
 from tenantkv import TenantStore
 
 from .conftest import OpenTenant, new_tenant
-from .servers import FixtureServer
+from .servers import FixtureServer, ServerKind
+
+#: The contract suite: every test with a server runs on every server kind (conftest).
+pytestmark = pytest.mark.matrix
 
 
 def command_calls(client: redis.Redis, command: str) -> int:
@@ -22,10 +25,11 @@ def command_calls(client: redis.Redis, command: str) -> int:
 
 
 @pytest.fixture
-def fresh_server() -> Iterator[FixtureServer]:
+def fresh_server(server_kind: ServerKind) -> Iterator[FixtureServer]:
     """A private server of its own, for assertions about server-wide counters."""
     with FixtureServer(
-        extra_args=("--slowlog-log-slower-than", "10000", "--enable-debug-command", "local")
+        server_kind.binary,
+        extra_args=("--slowlog-log-slower-than", "10000", "--enable-debug-command", "local"),
     ) as server:
         yield server
 

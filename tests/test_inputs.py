@@ -14,6 +14,9 @@ from tenantkv import TenantStore, parse_url
 from .conftest import new_tenant
 from .servers import FixtureServer, free_port
 
+#: The contract suite: every test with a server runs on every server kind (conftest).
+pytestmark = pytest.mark.matrix
+
 
 async def assert_nothing_written(store: TenantStore) -> None:
     assert await store.keys() == []

@@ -29,7 +29,7 @@ from tenantkv.cli.loadtest.results import (
 )
 
 from .cli_checks import assert_one_line_error
-from .servers import FixtureCluster, FixtureServer, free_port
+from .servers import FixtureCluster, FixtureServer, ServerKind, free_port
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -249,6 +249,74 @@ def test_loadtest_on_a_cluster_url_with_a_sharded_tenant(
 def test_loadtest_bad_cluster_input(args: list[str]) -> None:
     result = CliRunner().invoke(app, ["loadtest", "--quick", *args])
     assert_one_line_error(result, secret="secret")
+
+
+# -- other servers ---------------------------------------------------------------
+
+
+@pytest.mark.cluster
+@pytest.mark.matrix
+def test_quick_loadtest_with_server_names_the_real_server(
+    server_kind: ServerKind, redis_cluster: FixtureCluster, tmp_path: Path
+) -> None:
+    """``--server PATH``: the private cluster and standalone server run that binary, and
+    the table and JSON name the server and its real version (Valkey's, not 7.2.4)."""
+    out = tmp_path / "server.json"
+    args = ["loadtest", "--quick", "--cluster", "--server", server_kind.binary]
+    args += ["--keys", "500", "--noise", "1000", "--count", "1000", "--json", str(out)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert f"tenantkv loadtest: {server_kind.label}" in " ".join(result.stdout.split())
+    data: dict[str, Any] = json.loads(out.read_text())
+    assert data["correct"] is True
+    assert data["config"]["server"] == server_kind.binary
+    version = ".".join(map(str, server_kind.version))
+    for target, mode in (("standalone", "standalone"), ("cluster", "cluster")):
+        env = data["environment"]["targets"][target]
+        assert env["server_binary"] == server_kind.binary
+        assert (env["server_name"], env["server_version"]) == (server_kind.server, version)
+        assert env["redis_mode"] == mode
+        assert env["server_view"] == {"available": True, "note": None}
+    # A cluster node given as a standalone server is refused (Valkey says so in server_mode).
+    node = redis_cluster.nodes[0]
+    refused = CliRunner().invoke(app, ["loadtest", "--url", f"redis://127.0.0.1:{node.port}/0"])
+    assert_one_line_error(refused, secret="hunter2")
+    assert "is a Redis Cluster node" in refused.stderr
+
+
+@pytest.mark.redis
+def test_loadtest_without_config_goes_on_without_the_slowlog_view(tmp_path: Path) -> None:
+    """A server that refuses CONFIG (renamed away, as managed services do): the run goes
+    on, says so, and its JSON and table say that the server's view is missing."""
+    out = tmp_path / "noconfig.json"
+    with FixtureServer(extra_args=["--rename-command", "CONFIG", ""]) as server:
+        args = ["loadtest", "--url", server.url, "--keys", "500", "--noise", "500"]
+        args += ["--count", "1000", "--repeat", "1", "--json", str(out)]
+        result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "SLOWLOG view unavailable" in result.stderr
+    assert "server max is n/a" in " ".join(result.stdout.split())
+    data: dict[str, Any] = json.loads(out.read_text())
+    assert data["correct"] is True
+    view = data["environment"]["server_view"]
+    assert view["available"] is False
+    assert "CONFIG" in view["note"]
+    for m in data["scenarios"][0]["measurements"]:
+        assert m["server"]["longest_ms"] is None
+        assert m["server"]["complete"] is False
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        pytest.param(["--server", "/nonexistent/redis-server"], id="missing"),
+        pytest.param(["--server", "redis-server", "--url", "redis://127.0.0.1:1/0"], id="url"),
+    ],
+)
+def test_loadtest_bad_server_option(args: list[str]) -> None:
+    result = CliRunner().invoke(app, ["loadtest", "--quick", *args])
+    assert_one_line_error(result, secret="secret")
+    assert result.exit_code == 2
 
 
 # -- the results table -----------------------------------------------------------

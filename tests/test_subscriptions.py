@@ -18,13 +18,14 @@ from .servers import FixtureCluster, FixtureServer, free_port
 SERVER_KINDS = [
     pytest.param(kind, id=kind.name, marks=kind.marks)
     for kind in STORE_KINDS
-    if kind.server_fixture and not kind.options
+    if kind.topology and not kind.options
 ]
 
 
 def server_subscribers(kind: StoreKind, request: pytest.FixtureRequest, channel: str) -> int:
     """``PUBSUB NUMSUB`` of a physical channel, added up over every node."""
-    server: FixtureServer | FixtureCluster = request.getfixturevalue(str(kind.server_fixture))
+    fixture = "redis_cluster" if kind.topology == "cluster" else "redis_server"
+    server: FixtureServer | FixtureCluster = request.getfixturevalue(fixture)
     nodes = server.nodes if isinstance(server, FixtureCluster) else [server]
     total = 0
     for node in nodes:

@@ -7,6 +7,7 @@ and the options.
 
 from __future__ import annotations
 
+from .backends.redis.acl import tenant_acl_rules
 from .batch import Batch, BatchResult
 from .client import TenantClient
 from .codec import KEY_ENCODING
@@ -24,6 +25,7 @@ from .errors import (
     InvalidTenantError,
     InvalidURLError,
     InvalidValueError,
+    PermissionDeniedError,
     StoreClosedError,
     TenantKVError,
     TopologyChangedError,
@@ -62,6 +64,7 @@ __all__ = [
     "MigrationProgress",
     "MigrationReport",
     "Namespace",
+    "PermissionDeniedError",
     "Scheme",
     "StoreClosedError",
     "StoreOptions",
@@ -79,4 +82,5 @@ __all__ = [
     "parse_url",
     "redact_url",
     "split_url",
+    "tenant_acl_rules",
 ]

@@ -14,6 +14,7 @@ Python user would expect, so ``except ValueError`` keeps working::
     │   └── InvalidURLError (ValueError)       unparsable URL, unknown scheme, bad option
     ├── BackendError                           the server said no, or could not be reached
     │   ├── BackendUnavailableError            connection refused, timed out, DNS failure
+    │   ├── PermissionDeniedError              the server's ACL refused the command or key
     │   ├── WrongTypeError                     e.g. ``get`` on a key that holds a list
     │   ├── TopologyChangedError               the cluster changed under an enumeration
     │   └── EvictionPolicyError                ``index=True`` on a server that may evict the index
@@ -45,6 +46,7 @@ __all__ = [
     "InvalidTenantError",
     "InvalidURLError",
     "InvalidValueError",
+    "PermissionDeniedError",
     "StoreClosedError",
     "TenantKVError",
     "TopologyChangedError",
@@ -100,6 +102,16 @@ class BackendError(TenantKVError):
 
 class BackendUnavailableError(BackendError):
     """The server could not be reached (refused, timed out, unknown host)."""
+
+
+class PermissionDeniedError(BackendError):
+    """The server refused a command, key or channel to these credentials (its ACL).
+
+    ``command`` names what was refused; the message carries the server's reason
+    (which names the user, never the password). A user restricted to one
+    tenant's keys gets it for anything outside them, and ``reindex`` and
+    ``verify_index`` raise it for a user that may not run ``SCAN``.
+    """
 
 
 class WrongTypeError(BackendError):

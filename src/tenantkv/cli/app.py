@@ -7,6 +7,7 @@ a URL's password.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import sys
 from collections.abc import Sequence
@@ -16,10 +17,11 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from tenantkv import IndexReport
+from tenantkv import IndexReport, tenant_acl_rules
 
 from . import ops
 from .errors import (
+    EXIT_BAD_INPUT,
     EXIT_FAILED,
     EXIT_INTERRUPTED,
     EXIT_WRONG_RESULT,
@@ -195,6 +197,68 @@ def verify_index_command(
             )
 
 
+#: Where ``tenantkv acl`` takes the new user's password from, if set (else it asks).
+ACL_PASSWORD_ENV_VAR = "TENANTKV_ACL_PASSWORD"
+
+
+@app.command("acl")
+def acl_command(
+    tenant: TenantOption,
+    prefix: Annotated[
+        str, typer.Option("--prefix", help="App prefix of the tenant's keys.")
+    ] = "tkv",
+    no_scan: Annotated[
+        bool,
+        typer.Option(
+            "--no-scan",
+            help="Deny SCAN: the user then reaches nothing of another tenant (not even key "
+            "names); open its stores with index=1. reindex/verify-index need another user.",
+        ),
+    ] = False,
+    shards: Annotated[
+        int,
+        typer.Option("--shards", metavar="N", help="The tenant's shards (open_store(shards=N))."),
+    ] = 1,
+    user: Annotated[
+        str | None, typer.Option("--user", help="ACL user name (default: the tenant ID).")
+    ] = None,
+) -> None:
+    """Print the ACL SETUSER line of a user restricted to one tenant's keys and channels.
+
+    The password comes from $TENANTKV_ACL_PASSWORD or a hidden, confirmed prompt;
+    the line carries only its SHA-256 (#...). On a cluster, run it on every node.
+    """
+    with reported_errors():
+        rules = tenant_acl_rules(tenant, prefix=prefix, shards=shards, scan=not no_scan)
+        name = user if user is not None else tenant
+        if not name or any(ch.isspace() for ch in name):
+            raise CLIError(f"--user: {name!r} is not an ACL user name", exit_code=EXIT_BAD_INPUT)
+        password = os.environ.get(ACL_PASSWORD_ENV_VAR) or _ask_password(name)
+        digest = hashlib.sha256(password.encode("utf-8")).hexdigest()
+        typer.echo(" ".join(["ACL", "SETUSER", name, "reset", "on", f"#{digest}", *rules]))
+
+
+def _ask_password(user: str) -> str:
+    """The new user's password, asked twice on the terminal without echoing it."""
+    with recording_sigint() as sigint:
+        try:
+            password: str = typer.prompt(
+                f"Password for ACL user {user}",
+                hide_input=True,
+                confirmation_prompt=True,
+                err=True,
+            )
+        except typer.Abort:
+            if sigint.received:
+                raise KeyboardInterrupt from None
+            raise CLIError(
+                f"no password: set ${ACL_PASSWORD_ENV_VAR} or type one at the prompt"
+            ) from None
+    if not password:
+        raise CLIError("the password is empty", exit_code=EXIT_BAD_INPUT)
+    return password
+
+
 @app.command("loadtest")
 def loadtest_command(
     url: Annotated[
@@ -288,6 +352,16 @@ def loadtest_command(
     quick: Annotated[
         bool, typer.Option("--quick", help="Small sizes (2000,20000; noise 20000), one run each.")
     ] = False,
+    server: Annotated[
+        str | None,
+        typer.Option(
+            "--server",
+            metavar="PATH",
+            help="Server binary of the private servers and clusters: redis-server, "
+            "valkey-server or another compatible one (default: $TENANTKV_REDIS_SERVER, "
+            "else redis-server on PATH).",
+        ),
+    ] = None,
 ) -> None:
     """Measure listing and clearing one tenant: KEYS vs SCAN vs index, and what others feel."""
     # Imported here: the load test pulls in multiprocessing and (for --chart) matplotlib.
@@ -313,6 +387,7 @@ def loadtest_command(
             cluster=cluster,
             compare_standalone=compare_standalone,
             shards=shards,
+            server=server,
         )
         status = Console(stderr=True, highlight=False)
         result = run_loadtest(config, status=status)

@@ -22,6 +22,7 @@ from functools import partial
 
 from ..backends.base import Backend
 from ..cancellation import CancellationCheck
+from ..errors import PermissionDeniedError
 from ..fanout import gather_limited
 from ..glob import compile_glob, literal_prefix
 from ..namespace import Namespace
@@ -274,7 +275,7 @@ class IndexEnumerator:
         # per-shard SCAN would walk the whole keyspace once per shard on a
         # single server and on Redis < 7.4).
         cancelled = CancellationCheck()
-        async for page in self._backend.scan(namespace.match("*"), count):
+        async for page in _scan_for_repair(self._backend, namespace.match("*"), count, repair):
             cancelled()
             groups: dict[int, list[str]] = {}
             for key in page:
@@ -303,3 +304,25 @@ class IndexEnumerator:
 
         await gather_limited(partial(walk_shard, index) for index in self._indexes)
         return tally.report(namespace.tenant, repaired=repair)
+
+
+async def _scan_for_repair(
+    backend: Backend, match: str, count: int, repair: bool
+) -> AsyncIterator[list[str]]:
+    """The namespace's SCAN for reindex/verify_index; a user denied SCAN is told what to do.
+
+    A tenant user whose ACL denies ``SCAN`` (the recipe where the index is the
+    only way to list) cannot run them: they need a user allowed ``SCAN``.
+    """
+    try:
+        async for page in backend.scan(match, count):
+            yield page
+    except PermissionDeniedError as exc:
+        what = "reindex" if repair else "verify_index"
+        raise PermissionDeniedError(
+            f"{what} walks the tenant's namespace with SCAN, which these credentials may not "
+            f"run (a tenant user without SCAN); run {what} as a user allowed SCAN, such as "
+            f"an admin user. {exc}",
+            url=exc.url,
+            command="SCAN",
+        ) from exc

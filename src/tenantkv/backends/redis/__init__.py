@@ -7,7 +7,8 @@
 - :mod:`.pubsub`: one shared subscriber connection per server;
 - :mod:`.options`: which redis-py client options a store accepts;
 - :mod:`.errors`: redis-py's exceptions translated into tenantkv's;
-- :mod:`.index` and :mod:`.scripts`: the key index kept by the Lua scripts in ``lua/``.
+- :mod:`.index` and :mod:`.scripts`: the key index kept by the Lua scripts in ``lua/``;
+- :mod:`.acl`: the ACL rules of a user restricted to one tenant.
 """
 
 from __future__ import annotations

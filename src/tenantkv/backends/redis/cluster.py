@@ -442,6 +442,9 @@ class RedisClusterBackend(SingleKeyCommands, BackendBase):
             except _TOPOLOGY_ERRORS as exc:
                 last = exc
                 continue
+            except rexc.RedisError:  # a refusal (ACL) or another error reply: not the topology
+                with self._errors("CLUSTER NODES"):
+                    raise
             entries = parse_cluster_nodes(decode_key(raw))
             self._topology = [e for e in entries if e.primary and e.healthy and e.ranges]
             return

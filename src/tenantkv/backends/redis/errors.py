@@ -13,6 +13,12 @@ as if nothing had happened. The task still counts the request
 task was asked to cancel raises :class:`asyncio.CancelledError` after all
 (an ``asyncio.timeout`` turns it into ``TimeoutError``). Its effect on the
 server may or may not have happened, as with any cancelled call.
+
+A refusal by the server's ACL becomes :class:`~tenantkv.errors.PermissionDeniedError`:
+redis-py raises ``NoPermissionError`` for a ``-NOPERM`` reply, but a command a
+Lua script calls on a key the user may not touch fails the script with a plain
+``-ERR`` (Redis 7.0: "The user executing the script can't access at least one
+of the keys ..."; Redis 7.2+ and Valkey: "ACL failure in script: ...").
 """
 
 from __future__ import annotations
@@ -23,10 +29,20 @@ from collections.abc import Iterator
 from redis import exceptions as rexc
 
 from ...cancellation import CancellationCheck
-from ...errors import BackendError, BackendUnavailableError, WrongTypeError
+from ...errors import (
+    BackendError,
+    BackendUnavailableError,
+    PermissionDeniedError,
+    WrongTypeError,
+)
 from ...telemetry import count_server_call
 
-__all__ = ["translate_cluster_errors", "translate_errors"]
+__all__ = [
+    "permission_denied",
+    "refused_in_script",
+    "translate_cluster_errors",
+    "translate_errors",
+]
 
 
 @contextlib.contextmanager
@@ -45,7 +61,11 @@ def translate_errors(url: str, command: str) -> Iterator[None]:
         raise BackendUnavailableError(
             f"{command} failed: cannot reach {url}: {exc}", url=url, command=command
         ) from exc
+    except rexc.NoPermissionError as exc:
+        raise permission_denied(url, command, exc) from exc
     except rexc.ResponseError as exc:
+        if refused_in_script(exc):
+            raise permission_denied(url, command, exc) from exc
         if str(exc).startswith("WRONGTYPE"):
             raise WrongTypeError(
                 f"{command} failed on {url}: the key holds another kind of value ({exc})",
@@ -73,3 +93,22 @@ def translate_cluster_errors(url: str, command: str) -> Iterator[None]:
         except rexc.RedisClusterException as exc:  # not a RedisError subclass
             cls = BackendUnavailableError if "connect" in str(exc) else BackendError
             raise cls(f"{command} failed on {url}: {exc}", url=url, command=command) from exc
+
+
+#: How a Lua script's refused command reads (the reply is -ERR, not -NOPERM).
+_SCRIPT_ACL_FAILURES = ("ACL failure in script", "can't access at least one of the keys")
+
+
+def refused_in_script(exc: rexc.ResponseError) -> bool:
+    """Whether ``exc`` is a script failing on a command or key the server's ACL refused."""
+    text = str(exc)
+    return any(marker in text for marker in _SCRIPT_ACL_FAILURES)
+
+
+def permission_denied(url: str, command: str, exc: rexc.RedisError) -> PermissionDeniedError:
+    """The error for a command (or a key or channel it names) the server's ACL refused."""
+    return PermissionDeniedError(
+        f"{command} refused by {url}: these credentials may not do it ({exc})",
+        url=url,
+        command=command,
+    )

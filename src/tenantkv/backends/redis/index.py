@@ -7,7 +7,8 @@ repair is one script over at most ``count`` entries. Every key a script
 touches is passed in ``KEYS`` and carries the tenant's (or the tenant shard's)
 hash tag, so the same
 scripts run on Redis Cluster. Needs Redis >= 7.0 (``PEXPIRETIME``,
-``ZRANGE ... BYLEX LIMIT``).
+``ZRANGE ... BYLEX LIMIT``) or any Valkey; the version comes from ``HELLO``,
+so opening an indexed store needs no ``INFO``.
 
 Layout (see :mod:`tenantkv.index.protocols`): ``<prefix>:{<tenant>}#idx``
 holds every key (score 0, ordered by name), ``<prefix>:{<tenant>}#exp`` the
@@ -26,7 +27,7 @@ from typing import Any, TypeVar
 import redis.asyncio as aioredis
 from redis.asyncio.client import Pipeline
 from redis.asyncio.cluster import RedisCluster
-from redis.exceptions import NoScriptError
+from redis.exceptions import NoScriptError, ResponseError
 
 from ...codec import decode_key, encode_key
 from ...errors import (
@@ -34,6 +35,7 @@ from ...errors import (
     BackendUnavailableError,
     EvictionPolicyError,
     IndexEvictionWarning,
+    PermissionDeniedError,
 )
 from ...index.protocols import IndexChunk, IndexKeys, IndexStatus, prefix_successor
 from ..base import BatchOp, MoveIn
@@ -105,13 +107,11 @@ class IndexServer:
             warnings.warn(warning, IndexEvictionWarning, stacklevel=3)
 
     async def _check_version_and_load(self) -> None:
-        with self.errors("INFO"):
-            info = await self.client.info("server")
-        raw = str(info.get("redis_version", "0"))
+        name, raw = await self._server_version()
         version = tuple(int(part) for part in raw.split(".")[:2] if part.isdigit())
-        if version < MIN_REDIS_VERSION:
+        if name == "redis" and version < MIN_REDIS_VERSION:
             raise BackendError(
-                f"the key index needs Redis >= 7.0; the server runs {raw}", command="INFO"
+                f"the key index needs Redis >= 7.0; the server runs {name} {raw}", command="HELLO"
             )
         # Load the scripts now, so that even the first write is one EVALSHA.
         # (A server that loses them later, e.g. after a restart, gets them
@@ -124,6 +124,39 @@ class IndexServer:
                 with self.errors("SCRIPT LOAD"):
                     await self.client.script_load(script.script)
 
+    async def _server_version(self) -> tuple[str, str]:
+        """``(server name, real version)``: ``("valkey", "9.1.2")``.
+
+        From ``HELLO`` without arguments (a connection command every ACL user
+        may send; it switches nothing), so a user denied ``INFO`` can open an
+        indexed store. A server without ``HELLO`` (Redis < 6), or a user denied
+        it, is asked ``INFO``; there ``redis_version`` is the real version
+        (Valkey, whose ``redis_version`` is 7.2.4, always knows HELLO).
+        """
+        try:
+            with self.errors("HELLO"):
+                if isinstance(self.client, RedisCluster):  # any node will do
+                    await self.client.initialize()  # once: the nodes are known after it
+                    node = self.client.get_random_node()
+                    reply = await self.client.execute_command("HELLO", target_nodes=node)
+                else:
+                    reply = await self.client.execute_command("HELLO")  # type: ignore[no-untyped-call]
+        except BackendError as exc:
+            if not isinstance(exc.__cause__, ResponseError):  # unknown (or refused) HELLO only
+                raise
+            with self.errors("INFO"):
+                info = await self.client.info("server")
+            return "redis", str(info.get("redis_version", "0"))
+        fields = (
+            reply if isinstance(reply, dict) else dict(zip(reply[::2], reply[1::2], strict=True))
+        )
+        text = {decode_key(k): v for k, v in fields.items() if isinstance(k, bytes)}
+        name, version = text.get("server", b"redis"), text.get("version", b"0")
+        return (
+            name.decode() if isinstance(name, bytes) else str(name),
+            version.decode() if isinstance(version, bytes) else str(version),
+        )
+
     async def _check_eviction(self) -> str | None:
         """Refuse a server that may evict the index itself; warn if it may evict data early.
 
@@ -132,14 +165,21 @@ class IndexServer:
         nothing); with a ``volatile-*`` policy only keys with a TTL go, so the
         index outlives such keys until a prune or ``reindex``. Without
         ``maxmemory`` nothing is evicted whatever the policy. Every primary is
-        asked (``INFO memory``, not ``CONFIG``, which managed services refuse).
+        asked (``INFO memory``, not ``CONFIG``, which managed services refuse). A user
+        whose ACL refuses ``INFO`` (a per-tenant user) cannot be told: the check is
+        skipped, and ``verify_index()`` is how to find eviction's traces.
         """
-        with self.errors("INFO"):
-            if isinstance(self.client, RedisCluster):
-                reply: Any = await self.client.info("memory", target_nodes=RedisCluster.PRIMARIES)
-                replies = [reply] if "maxmemory_policy" in reply else list(reply.values())
-            else:
-                replies = [await self.client.info("memory")]
+        try:
+            with self.errors("INFO"):
+                if isinstance(self.client, RedisCluster):
+                    reply: Any = await self.client.info(
+                        "memory", target_nodes=RedisCluster.PRIMARIES
+                    )
+                    replies = [reply] if "maxmemory_policy" in reply else list(reply.values())
+                else:
+                    replies = [await self.client.info("memory")]
+        except PermissionDeniedError:
+            return None
         for info in replies:
             policy = str(info.get("maxmemory_policy", "noeviction"))
             limit = int(info.get("maxmemory", 0))

@@ -32,12 +32,13 @@ from collections.abc import Awaitable
 from typing import Any
 
 import redis.asyncio as aioredis
+from redis import exceptions as rexc
 from redis.asyncio.client import PubSub
 
 from ...codec import decode_key
-from ...errors import BackendUnavailableError, StoreClosedError
+from ...errors import BackendError, BackendUnavailableError, StoreClosedError
 from ..subscription import QueueSubscription, SubscriptionQueue
-from .errors import translate_errors
+from .errors import permission_denied, translate_errors
 
 __all__ = ["RedisSubscription", "SubscriberHub"]
 
@@ -238,6 +239,12 @@ class SubscriberHub:
                             del self._replies[(kind, channel)]
         except asyncio.CancelledError:
             raise
+        except rexc.NoPermissionError as exc:
+            # An ACL refused the channel: redis-py's subscribe() only sends SUBSCRIBE,
+            # the refusal is the reply this reader gets.
+            denied = permission_denied(self._url, "SUBSCRIBE", exc)
+            denied.__cause__ = exc
+            await self._fail(pubsub, denied)
         except Exception as exc:
             await self._fail(pubsub, exc)
 
@@ -245,7 +252,7 @@ class SubscriberHub:
         """The connection failed: close it, and end every subscription and wait with the error."""
         if pubsub is not self._pubsub or self._failure is not None:
             return
-        if isinstance(exc, BackendUnavailableError):
+        if isinstance(exc, BackendError):  # unavailable, or refused (PermissionDeniedError)
             failure: BaseException = exc
         else:
             failure = BackendUnavailableError(

@@ -17,6 +17,7 @@ from tenantkv import (
 )
 
 from ..errors import EXIT_BAD_INPUT, CLIError
+from .servers import PrivateServerError, find_redis_server
 
 __all__ = [
     "LISTING_STRATEGIES",
@@ -122,6 +123,9 @@ class LoadtestConfig:
     compare_standalone: bool = False
     #: Hash-tagged shards of the measured tenant (``open_store(..., shards=N)``).
     shards: int = 1
+    #: ``--server``: the binary of the private servers (``None``: $TENANTKV_REDIS_SERVER
+    #: or ``redis-server`` on PATH, looked up when one is started).
+    server: str | None = None
 
     @classmethod
     def from_options(
@@ -144,6 +148,7 @@ class LoadtestConfig:
         cluster: bool = False,
         compare_standalone: bool | None = None,
         shards: int = 1,
+        server: str | None = None,
     ) -> LoadtestConfig:
         """Validate the command-line options; raises :class:`CLIError` (exit status 2).
 
@@ -171,6 +176,15 @@ class LoadtestConfig:
             raise bad_input(f"--slowlog-threshold-us must be >= 0, got {slowlog_threshold_us}")
         target = None if url is None else check_url(url)
         cluster, compare_standalone = _cluster_options(target, cluster, compare_standalone)
+        if server is not None:
+            if target is not None and not compare_standalone:
+                raise bad_input(
+                    "--server picks the binary of private servers; with --url there is none"
+                )
+            try:
+                server = find_redis_server(given=server)
+            except PrivateServerError as exc:
+                raise bad_input(str(exc)) from None
         try:
             Namespace("t", prefix, shards)  # what the load test's stores will be opened with
         except InvalidTenantError as exc:
@@ -197,6 +211,7 @@ class LoadtestConfig:
             cluster=cluster,
             compare_standalone=compare_standalone,
             shards=shards,
+            server=server,
         )
 
 

@@ -60,6 +60,12 @@ def fmt_server(view: ServerView) -> str:
     return f"{bound}{fmt_ms(view.longest_ms)} {view.command or ''}".rstrip()
 
 
+def server_label(env: dict[str, Any]) -> str:
+    """``Valkey 9.1.2``: the server's name and real version (older reports: Redis x.y.z)."""
+    name = str(env.get("server_name") or "redis").capitalize()
+    return f"{name} {env.get('server_version') or env.get('redis_version')}"
+
+
 def _probe_cells(stats: LatencyStats) -> list[str]:
     return [fmt_ms(stats.p50_ms), fmt_ms(stats.p99_ms), fmt_ms(stats.p999_ms), fmt_ms(stats.max_ms)]
 
@@ -90,7 +96,7 @@ def build_table(result: LoadtestResult) -> Table:
     probe = "probe GET every" if not targets else "probe GET on each node every"
     table = Table(
         title=(
-            f"tenantkv loadtest: Redis {env.get('redis_version')}{_targets_title(result)}, "
+            f"tenantkv loadtest: {server_label(env)}{_targets_title(result)}, "
             f"{env.get('cpu_count')} CPUs, {probe} "
             f"{result.config.get('probe_interval_ms')} ms"
         ),
@@ -202,6 +208,9 @@ def print_table(result: LoadtestResult, console: Console) -> None:
         console.print(table)
     finally:
         console.width = terminal_width
+    note = (result.environment.get("server_view") or {}).get("note")
+    if note:
+        console.print(f"[yellow]note:[/] server max is n/a: {note}")
     for line in result.wrong:
         console.print(f"[bold red]WRONG:[/] {line}")
 
@@ -273,7 +282,7 @@ def write_chart(result: LoadtestResult, path: Path) -> None:
     fig.suptitle(
         f"tenantkv loadtest: another client's GET latency while one tenant of "
         f"{scenario.tenant_keys:,} keys is listed / cleared ({scenario.keyspace_keys:,} keys "
-        f"in Redis {env.get('redis_version')}{_targets_title(result)}, "
+        f"in {server_label(env)}{_targets_title(result)}, "
         f"{env.get('cpu_count')} CPUs)",
         fontsize=13,
     )

@@ -85,21 +85,23 @@ def run_loadtest(config: LoadtestConfig, *, status: Console) -> LoadtestResult:
     if not config.cluster:
         if config.target is not None:
             return run(_main(config, config.target, None, status))
-        server = PrivateServer()
-        status.print(f"starting a private redis-server ({server.binary})")
+        server = PrivateServer(config.server)
+        status.print(f"starting a private server ({server.binary})")
         with server:
             return run(_main(config, parse_url(server.url), server.binary, status))
     runs: dict[str, LoadtestResult] = {}
     if config.compare_standalone:
-        server = PrivateServer()
-        status.print(f"[bold]standalone:[/] starting a private redis-server ({server.binary})")
+        server = PrivateServer(config.server)
+        status.print(f"[bold]standalone:[/] starting a private server ({server.binary})")
         with server:
             private = parse_url(server.url)
             runs["standalone"] = run(_main(config, private, server.binary, status, "standalone"))
     if config.target is not None:
         runs["cluster"] = run(_main(config, config.target, None, status, "cluster"))
     else:
-        cluster = PrivateCluster(CLUSTER_PRIMARIES, CLUSTER_REPLICAS, server_class=PrivateServer)
+        cluster = PrivateCluster(
+            CLUSTER_PRIMARIES, CLUSTER_REPLICAS, server_class=PrivateServer, binary=config.server
+        )
         status.print(
             f"[bold]cluster:[/] starting a private Redis Cluster, {CLUSTER_PRIMARIES} primaries "
             f"x {CLUSTER_REPLICAS} replica ({cluster.binary})"
@@ -178,6 +180,7 @@ def _config_json(config: LoadtestConfig) -> dict[str, Any]:
         "probe_interval_ms": config.probe_interval_ms,
         "idle_seconds": config.idle_seconds,
         "slowlog_threshold_us": config.slowlog_threshold_us,
+        "server": config.server,
         "prefix": config.prefix,
         "allow_nonempty": config.allow_nonempty,
         "quick": config.quick,
@@ -267,6 +270,10 @@ class LoadtestRun:
         self._probe = Probes(probe_targets, interval_ms=config.probe_interval_ms)
         self.stack.enter_context(self._probe)
         await self.slowlog.setup()
+        result.environment["server_view"] = {
+            "available": self.slowlog.note is None,
+            "note": self.slowlog.note,
+        }
         if self.slowlog.note:
             self.status.print(f"[yellow]{self.slowlog.note}[/]")
         try:

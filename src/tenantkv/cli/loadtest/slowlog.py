@@ -1,7 +1,11 @@
 """The server's own view of blocking: the longest single command, from SLOWLOG.
 
 The tool lowers ``slowlog-log-slower-than`` (and raises ``slowlog-max-len``)
-for the run and puts the original values back at the end. Instead of
+for the run and puts the original values back at the end. Where ``CONFIG`` or
+``SLOWLOG`` is refused (renamed away, or denied by an ACL, as on managed
+services) the run goes on without the server's view: the table's "server max"
+column says ``n/a`` and the note is printed and written to the JSON
+(``environment.server_view``). Instead of
 ``SLOWLOG RESET``, which would erase a shared server's own entries, each
 strategy remembers the newest entry ID before it starts and reads only the
 entries logged after it.
@@ -48,9 +52,10 @@ class SlowlogWatch:
             await self._client.config_set("slowlog-log-slower-than", self.threshold_us)
             current = int(self._original.get("slowlog-max-len", "128"))
             await self._client.config_set("slowlog-max-len", max(current, MAX_LEN))
+            await self._client.slowlog_get(1)
         except rexc.ResponseError as exc:
             # Managed Redis services often rename or forbid CONFIG.
-            self.note = f"SLOWLOG view unavailable: {exc}"
+            self.note = f"SLOWLOG view unavailable (the server refuses CONFIG or SLOWLOG): {exc}"
             await self.restore()
             return
         self.available = True

@@ -31,6 +31,7 @@ from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
 from tenantkv import StoreURL, TenantStore, escape_glob, redact_url
 
 from ..errors import CLIError, redis_errors
+from .servers import server_identity
 
 __all__ = [
     "Node",
@@ -169,8 +170,7 @@ async def check_target(target: Target, *, prefix: str, allow_nonempty: bool, pri
     with redis_errors(redacted, "INFO"):
         for node in target.nodes:
             info: dict[str, Any] = await node.client.info("server")
-            mode = str(info.get("redis_mode", "standalone"))
-            if mode == "cluster" and not target.cluster:
+            if server_identity(info).mode == "cluster" and not target.cluster:
                 raise CLIError(
                     f"{redacted} is a Redis Cluster node; use --url redis+cluster://{node.name}"
                 )
@@ -276,8 +276,13 @@ def _version(package: str) -> str | None:
 
 
 async def describe_environment(target: Target, *, private_binary: str | None) -> dict[str, Any]:
-    """Redis version and machine facts for the JSON report."""
+    """Server name and real version, and machine facts, for the JSON report.
+
+    ``server_name``/``server_version`` are what the server is (``valkey``,
+    ``9.1.2``); ``redis_version`` is what its INFO says (7.2.4 on Valkey).
+    """
     info: dict[str, Any] = await target.nodes[0].client.info("server")
+    identity = server_identity(info)
     server = "private redis-server" if private_binary else "given by --url"
     cluster: dict[str, Any] | None = None
     if target.cluster:
@@ -293,8 +298,10 @@ async def describe_environment(target: Target, *, private_binary: str | None) ->
         }
     environment: dict[str, Any] = {
         "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "redis_version": str(info.get("redis_version")),
-        "redis_mode": str(info.get("redis_mode")),
+        "server_name": identity.name,
+        "server_version": identity.version,
+        "redis_version": identity.redis_version,
+        "redis_mode": identity.mode,
         "redis_os": str(info.get("os")),
         "server": server,
         "server_binary": private_binary,
