@@ -79,28 +79,36 @@ def _query(request: Request, name: str) -> str:
     return value
 
 
-async def _run(
-    request: Request, flow: Callable[..., Awaitable[dict[str, Any]]], *args: Any
-) -> JSONResponse:
+Flow = Callable[..., Awaitable[dict[str, Any]]]
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+async def _run(request: Request, flow: Flow, *args: Any) -> JSONResponse:
     tenants = _tenants(request)
     store = await tenants.store(request.path_params["tenant"])
     async with tenants.gate:
         return JSONResponse(await flow(store, *args))
 
 
-async def post_search(request: Request) -> Response:
-    return await _run(request, flows.search, await _body(request))
+def posted(flow: Flow) -> Endpoint:
+    """An endpoint running ``flow(store, body)`` on the JSON body (a request or a callback)."""
+
+    async def endpoint(request: Request) -> Response:
+        return await _run(request, flow, await _body(request))
+
+    return endpoint
 
 
-async def post_on_search(request: Request) -> Response:
-    return await _run(request, flows.on_search, await _body(request))
+def queried(flow: Flow, *names: str) -> Endpoint:
+    """An endpoint running ``flow(store, *query values)``: what the browser polls."""
+
+    async def endpoint(request: Request) -> Response:
+        return await _run(request, flow, *(_query(request, name) for name in names))
+
+    return endpoint
 
 
-async def get_search_results(request: Request) -> Response:
-    return await _run(request, flows.search_results, _query(request, "transaction_id"))
-
-
-async def get_search_stream(request: Request) -> Response:
+async def search_stream(request: Request) -> Response:
     """Server-sent events: ``initial``, an ``update`` per response, ``complete``/``expired``."""
     tenants = _tenants(request)
     store = await tenants.store(request.path_params["tenant"])
@@ -116,31 +124,6 @@ async def _server_sent(events: AsyncGenerator[flows.Event, None]) -> AsyncIterat
     async with contextlib.aclosing(events):
         async for event in events:
             yield f"event: {event.name}\ndata: {json.dumps(event.data)}\n\n"
-
-
-async def post_select(request: Request) -> Response:
-    return await _run(request, flows.select, await _body(request))
-
-
-async def post_on_select(request: Request) -> Response:
-    return await _run(request, flows.on_select, await _body(request))
-
-
-async def get_select_results(request: Request) -> Response:
-    txn, msg = _query(request, "transaction_id"), _query(request, "message_id")
-    return await _run(request, flows.select_results, txn, msg)
-
-
-async def post_status(request: Request) -> Response:
-    return await _run(request, flows.status, await _body(request))
-
-
-async def post_on_status(request: Request) -> Response:
-    return await _run(request, flows.on_status, await _body(request))
-
-
-async def get_status_results(request: Request) -> Response:
-    return await _run(request, flows.status_results, _query(request, "order_id"))
 
 
 async def health(request: Request) -> Response:
@@ -177,19 +160,20 @@ def create_app(redis_url: str | None = None) -> Starlette:
             app.state.tenants = Tenants(client, max_connections)
             yield
 
-    tenant = "/{tenant}"
+    on = "/{tenant}"  # the subscriber ID
+    txn, msg, order = "transaction_id", "message_id", "order_id"
     routes = [
         Route("/health", health),
-        Route(f"{tenant}/search", post_search, methods=["POST"]),
-        Route(f"{tenant}/on_search", post_on_search, methods=["POST"]),
-        Route(f"{tenant}/search-results", get_search_results),
-        Route(f"{tenant}/search-stream/{{txn}}", get_search_stream),
-        Route(f"{tenant}/select", post_select, methods=["POST"]),
-        Route(f"{tenant}/on_select", post_on_select, methods=["POST"]),
-        Route(f"{tenant}/select-results", get_select_results),
-        Route(f"{tenant}/status", post_status, methods=["POST"]),
-        Route(f"{tenant}/on_status", post_on_status, methods=["POST"]),
-        Route(f"{tenant}/status-results", get_status_results),
+        Route(f"{on}/search", posted(flows.search), methods=["POST"]),
+        Route(f"{on}/on_search", posted(flows.on_search), methods=["POST"]),
+        Route(f"{on}/search-results", queried(flows.search_results, txn)),
+        Route(f"{on}/search-stream/{{txn}}", search_stream),
+        Route(f"{on}/select", posted(flows.select), methods=["POST"]),
+        Route(f"{on}/on_select", posted(flows.on_select), methods=["POST"]),
+        Route(f"{on}/select-results", queried(flows.select_results, txn, msg)),
+        Route(f"{on}/status", posted(flows.status), methods=["POST"]),
+        Route(f"{on}/on_status", posted(flows.on_status), methods=["POST"]),
+        Route(f"{on}/status-results", queried(flows.status_results, order)),
     ]
     handlers: dict[Any, Callable[[Request, Exception], Awaitable[Response]]] = {
         flows.BadRequest: _bad_request,
