@@ -321,6 +321,8 @@ class TenantStore:
         _, per_call = self._pattern_and_count("*", count)
         with self._operation("clear") as record:
             record.keys = await self._enumerator.clear(per_call)
+            # The ledger of a migration into this tenant describes keys now gone.
+            await self._backend.unlink(migration.ledgers(self._namespace))
         return record.keys
 
     def _operation(

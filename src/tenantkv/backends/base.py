@@ -110,11 +110,11 @@ class MoveIn:
     """One key to write into the tenant's namespace (see ``lua/migrate_write.lua``)."""
 
     key: str
+    #: The tenant-relative key (its index entry, its ledger field).
+    member: str
     kind: str
     #: The old key's fingerprint as read: a new key with this content is the same.
     old_fingerprint: str
-    #: The fingerprint of this migration's own earlier copy, which it may overwrite ("").
-    own_fingerprint: str
     expire_at_ms: int
     items: list[bytes]
 
@@ -201,9 +201,12 @@ class Backend(Protocol):
 
     def subscribe(self, channel: str) -> Subscription: ...
 
-    async def migrate_write(self, moves: Sequence[MoveIn], max_items: int) -> list[str]:
-        """Write keys moved in from another layout (see ``lua/migrate_write.lua``): one of
-        ``written``, ``same``, ``conflict``, ``expired`` per key."""
+    async def migrate_write(
+        self, ledger: str, moves: Sequence[MoveIn], max_items: int
+    ) -> list[str]:
+        """Write keys moved in from another layout, all of one shard whose migration ledger
+        is ``ledger`` (see ``lua/migrate_write.lua``): one of ``written``, ``same``,
+        ``conflict``, ``expired`` per key."""
         ...
 
     async def batch(self, ops: Sequence[BatchOp]) -> list[Any]:

@@ -138,8 +138,10 @@ class KeyWriter(Protocol):
 
     async def batch(self, ops: Sequence[BatchOp]) -> list[Any]: ...
 
-    async def migrate_write(self, moves: Sequence[MoveIn], max_items: int) -> list[str]:
-        """Write keys moved in (``written``, ``same``, ``conflict`` or ``expired`` each)."""
+    async def migrate_write(
+        self, ledger: str, moves: Sequence[MoveIn], max_items: int
+    ) -> list[str]:
+        """Write keys moved in, of one shard (``written``, ``same``, ``conflict``, ``expired``)."""
         ...
 
 

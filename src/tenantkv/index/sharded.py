@@ -62,11 +62,13 @@ class ShardedKeyWriter:
     async def list_push(self, key: str, value: bytes, ttl_ms: int | None) -> int:
         return await self._index(key).list_push(key, value, ttl_ms)
 
-    async def migrate_write(self, moves: Sequence[MoveIn], max_items: int) -> list[str]:
-        return await self._per_shard(
-            [move.key for move in moves],
-            lambda index, positions: index.migrate_write([moves[i] for i in positions], max_items),
-        )
+    async def migrate_write(
+        self, ledger: str, moves: Sequence[MoveIn], max_items: int
+    ) -> list[str]:
+        """The moves are of one shard (the caller groups them): that shard's index writes them."""
+        if not moves:
+            return []
+        return await self._index(moves[0].key).migrate_write(ledger, moves, max_items)
 
     async def _per_shard(
         self,

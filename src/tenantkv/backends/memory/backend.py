@@ -173,8 +173,10 @@ class MemoryBackend(BackendBase):
     async def migrate_read(self, keys: Sequence[str], max_items: int) -> list[OldKey]:
         return moving.migrate_read(self, keys, max_items)
 
-    async def migrate_write(self, moves: Sequence[MoveIn], max_items: int) -> list[str]:
-        return moving.migrate_write(self, moves, max_items)
+    async def migrate_write(
+        self, ledger: str, moves: Sequence[MoveIn], max_items: int
+    ) -> list[str]:
+        return moving.migrate_write(self, ledger, moves, max_items)
 
     async def migrate_delete(self, keys: Sequence[tuple[str, str]], max_items: int) -> list[bool]:
         return moving.migrate_delete(self, keys, max_items)

@@ -130,8 +130,10 @@ class MemoryKeyIndex:
             self._prune(PRUNE_PER_WRITE)
         return length
 
-    async def migrate_write(self, moves: Sequence[MoveIn], max_items: int) -> list[str]:
-        return moving.migrate_write(self._backend, moves, max_items, synced=self._sync)
+    async def migrate_write(
+        self, ledger: str, moves: Sequence[MoveIn], max_items: int
+    ) -> list[str]:
+        return moving.migrate_write(self._backend, ledger, moves, max_items, synced=self._sync)
 
     async def batch(self, ops: Sequence[BatchOp]) -> list[Any]:
         """Every op in order, index entries included, with no other task in between."""

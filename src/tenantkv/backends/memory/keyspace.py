@@ -57,6 +57,8 @@ class MemoryKeyspace:
         self._channels: dict[str, dict[int, list[SubscriptionQueue]]] = {}
         # Key indexes by the name of their index key (see MemoryKeyIndex).
         self.indexes: dict[str, SortedIndex] = {}
+        # Migration ledgers by name (member -> fingerprint of the copy moved in).
+        self.ledgers: dict[str, dict[str, str]] = {}
 
     @classmethod
     def shared(cls, name: str) -> MemoryKeyspace:

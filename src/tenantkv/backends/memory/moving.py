@@ -40,6 +40,7 @@ def migrate_read(backend: MemoryBackend, keys: Sequence[str], max_items: int) ->
 
 def migrate_write(
     backend: MemoryBackend,
+    ledger: str,
     moves: Sequence[MoveIn],
     max_items: int,
     synced: Callable[[str], None] | None = None,
@@ -47,8 +48,10 @@ def migrate_write(
     """As ``lua/migrate_write.lua``; ``synced(key)`` updates the key's index entry, if any."""
     backend._check_open()
     now = backend.keyspace.clock()
+    copies = backend.keyspace.ledgers.setdefault(ledger, {})
     statuses: list[str] = []
     for move in moves:
+        own = copies.get(move.member, "")
         status = "written"
         if move.expire_at_ms != -1 and move.expire_at_ms <= now:
             status = "expired"
@@ -57,9 +60,7 @@ def migrate_write(
             if kind != "none":
                 if kind == move.kind and print_ == move.old_fingerprint:
                     status = "same"
-                elif (
-                    not move.own_fingerprint or kind != move.kind or print_ != move.own_fingerprint
-                ):
+                elif not own or (kind, print_) != (move.kind, own):
                     status = "conflict"
         if status == "written":
             backend.keyspace.remove(move.key)
@@ -68,6 +69,8 @@ def migrate_write(
             )
             at = None if move.expire_at_ms == -1 else move.expire_at_ms
             backend.keyspace.put(move.key, value, at)
+        if status in ("written", "same"):
+            copies[move.member] = move.old_fingerprint
         if synced is not None and status != "conflict":
             synced(move.key)
         statuses.append(status)

@@ -10,11 +10,12 @@ keys or channels (``tenantkv acl`` prints the whole line). Two levels:
   write or list them through tenantkv).
 - ``scan=False``: no ``SCAN`` (nor ``INFO`` and the cluster walk's
   ``CLUSTER NODES``/``CLUSTER INFO``; without ``INFO`` the key index cannot
-  look at the server's eviction policy when it opens, and skips that check). Open the store with ``index=True``:
-  listing, counting and clearing then read the tenant's own index keys only,
-  so the credentials reach nothing of another tenant at all. ``reindex`` and
-  ``verify_index`` need a user allowed ``SCAN`` (they raise
-  :class:`~tenantkv.errors.PermissionDeniedError` saying so).
+  look at the server's eviction policy when it opens, and skips that check).
+  Open the store with ``index=True``: listing, counting and clearing then
+  read the tenant's own index keys only, so the credentials reach nothing
+  of another tenant at all. ``reindex`` and ``verify_index`` need a user
+  allowed ``SCAN`` (they raise :class:`~tenantkv.errors.PermissionDeniedError`
+  saying so).
 
 Moving keys in from another layout (``migrate_from``) reads keys outside the
 tenant's pattern: it needs a user allowed those keys too (and ``DEL``).

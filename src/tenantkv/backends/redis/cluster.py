@@ -268,15 +268,17 @@ class RedisClusterBackend(SingleKeyCommands, BackendBase):
 
         return await self._per_slot(keys, read)
 
-    async def migrate_write(self, moves: Sequence[MoveIn], max_items: int) -> list[str]:
-        async def write(positions: list[int]) -> list[str]:
-            part = [moves[i] for i in positions]
-            keys = [move.key for move in part]
-            args = write_args(part, indexed=False, prefix_bytes=0, max_items=max_items)
-            replies = await self._moving["write"](keys=[keys[0], keys[0], *keys], args=args)
-            return [decode_key(reply) for reply in replies]
-
-        return await self._per_slot([move.key for move in moves], write)
+    async def migrate_write(
+        self, ledger: str, moves: Sequence[MoveIn], max_items: int
+    ) -> list[str]:
+        """One script (the moves are of one shard: one slot, the ledger's)."""
+        if not moves:
+            return []
+        keys = [ledger, ledger, ledger, *(move.key for move in moves)]
+        args = write_args(moves, indexed=False, max_items=max_items)
+        with self._errors("EVALSHA"):
+            replies = await self._moving["write"](keys=keys, args=args)
+        return [decode_key(reply) for reply in replies]
 
     async def migrate_delete(self, keys: Sequence[tuple[str, str]], max_items: int) -> list[bool]:
         async def delete(positions: list[int]) -> list[bool]:

@@ -315,12 +315,15 @@ class RedisKeyIndex:
         length: int = await self._run("list_push", "RPUSH", [key], args)
         return length
 
-    async def migrate_write(self, moves: Sequence[MoveIn], max_items: int) -> list[str]:
+    async def migrate_write(
+        self, ledger: str, moves: Sequence[MoveIn], max_items: int
+    ) -> list[str]:
         """Keys moved in, and their index entries, in one script (``lua/migrate_write.lua``)."""
         if not moves:
             return []
-        args = write_args(moves, indexed=True, prefix_bytes=self._prefix_bytes, max_items=max_items)
-        replies = await self._run("migrate_write", "EVALSHA", [move.key for move in moves], args)
+        args = write_args(moves, indexed=True, max_items=max_items)
+        data_keys = [ledger, *(move.key for move in moves)]
+        replies = await self._run("migrate_write", "EVALSHA", data_keys, args)
         return [decode_key(reply) for reply in replies]
 
     async def batch(self, ops: Sequence[BatchOp]) -> list[Any]:

@@ -38,16 +38,14 @@ def parse_read(keys: Sequence[str], replies: Sequence[Any]) -> list[OldKey]:
     return out
 
 
-def write_args(
-    moves: Sequence[MoveIn], *, indexed: bool, prefix_bytes: int, max_items: int
-) -> list[Any]:
-    """``ARGV`` of ``migrate_write.lua`` (its data keys are the moves' keys, in order)."""
-    args: list[Any] = ["1" if indexed else "0", prefix_bytes, max_items]
+def write_args(moves: Sequence[MoveIn], *, indexed: bool, max_items: int) -> list[Any]:
+    """``ARGV`` of ``migrate_write.lua`` (its data keys: the ledger, then the moves' keys)."""
+    args: list[Any] = ["1" if indexed else "0", max_items]
     for move in moves:
         args += [
+            move.member,
             move.kind,
             move.old_fingerprint,
-            move.own_fingerprint,
             move.expire_at_ms,
             len(move.items),
             *move.items,

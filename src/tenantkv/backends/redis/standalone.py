@@ -129,13 +129,15 @@ class RedisBackend(SingleKeyCommands, BackendBase):
             replies = await self._moving["read"](keys=list(keys), args=[max_items])
         return parse_read(keys, replies)
 
-    async def migrate_write(self, moves: Sequence[MoveIn], max_items: int) -> list[str]:
+    async def migrate_write(
+        self, ledger: str, moves: Sequence[MoveIn], max_items: int
+    ) -> list[str]:
         if not moves:
             return []
-        keys = [move.key for move in moves]
-        args = write_args(moves, indexed=False, prefix_bytes=0, max_items=max_items)
+        keys = [ledger, ledger, ledger, *(move.key for move in moves)]
+        args = write_args(moves, indexed=False, max_items=max_items)
         with self._errors("EVALSHA"):
-            replies = await self._moving["write"](keys=[keys[0], keys[0], *keys], args=args)
+            replies = await self._moving["write"](keys=keys, args=args)
         return [decode_key(reply) for reply in replies]
 
     async def migrate_delete(self, keys: Sequence[tuple[str, str]], max_items: int) -> list[bool]:

@@ -1,0 +1,276 @@
+"""Moving in from the predecessor's layout (``tenant:<id>:<key>``): every backend kind."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import deque
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import redis
+
+import tenantkv
+from tenantkv import TenantStore
+from tenantkv.backends.memory import MemoryBackend, MemoryKeyspace
+
+from .conftest import OpenTenant, new_tenant
+from .servers import FixtureServer
+
+
+class OldLayout:
+    """Writes keys the way the old service did, straight into the same Redis (or keyspace)."""
+
+    def __init__(self, store: TenantStore) -> None:
+        self.prefix = f"tenant:{store.tenant}:"
+        backend = store.backend
+        self.keyspace: MemoryKeyspace | None = None
+        self.client: Any = None
+        if isinstance(backend, MemoryBackend):
+            self.keyspace = backend.keyspace
+        else:
+            self.client = backend.client  # type: ignore[attr-defined]
+
+    def key(self, name: str) -> str:
+        return self.prefix + name
+
+    async def set(self, name: str, value: str | bytes, px: int | None = None) -> None:
+        raw = value.encode() if isinstance(value, str) else value
+        if self.keyspace is not None:
+            at = None if px is None else self.keyspace.clock() + px
+            self.keyspace.put(self.key(name), raw, at)
+        else:
+            await self.client.set(self.key(name), raw, px=px)
+
+    async def rpush(self, name: str, *items: str) -> None:
+        if self.keyspace is not None:
+            entry = self.keyspace.lookup(self.key(name))
+            if entry is None:
+                self.keyspace.put(self.key(name), deque(i.encode() for i in items), None)
+            else:
+                assert isinstance(entry.value, deque)
+                entry.value.extend(i.encode() for i in items)
+        else:
+            await self.client.rpush(self.key(name), *items)
+
+    async def hset(self, name: str) -> None:
+        if self.keyspace is None:
+            await self.client.hset(self.key(name), "f", "v")
+
+    async def exists(self, name: str) -> bool:
+        if self.keyspace is not None:
+            return self.keyspace.lookup(self.key(name)) is not None
+        return bool(await self.client.exists(self.key(name)))
+
+    async def drop(self, name: str) -> None:
+        if self.keyspace is not None:
+            self.keyspace.remove(self.key(name))
+        else:
+            await self.client.delete(self.key(name))
+
+
+@pytest.fixture
+async def store(open_tenant: OpenTenant) -> TenantStore:
+    return await open_tenant(new_tenant("buyer.example"))
+
+
+@pytest.fixture
+def old(store: TenantStore) -> OldLayout:
+    return OldLayout(store)
+
+
+async def seed(old: OldLayout, n: int = 40) -> None:
+    for i in range(n):
+        await old.set(f"search:{i}", json.dumps({"txn": i}), px=1_800_000)
+        await old.rpush(f"search:{i}:responses", json.dumps({"bpp": i}), json.dumps({"bpp": -i}))
+    await old.set("status:o1", json.dumps({"paid": True}))  # no TTL (24 h in the app)
+
+
+async def test_every_key_moves_with_its_value_type_and_ttl(
+    store: TenantStore, old: OldLayout
+) -> None:
+    await seed(old)
+    await old.set("not-json", "<xml/>")
+    await old.rpush("list-not-json", json.dumps(1), "oops")
+    await old.hset("a-hash")
+    report = await store.migrate_from(old.prefix)
+    assert report.moved == 81
+    assert sorted(report.not_json) == [old.key("list-not-json"), old.key("not-json")]
+    assert report.not_json_count == 2
+    if old.keyspace is None:  # memory:// has no hashes
+        assert report.unsupported == [old.key("a-hash")]
+    for i in range(40):
+        assert await store.get(f"search:{i}") == {"txn": i}
+        assert await store.list_get_all(f"search:{i}:responses") == [{"bpp": i}, {"bpp": -i}]
+        ttl = await store.get_ttl(f"search:{i}")
+        assert ttl is not None
+        assert 1_700_000 < ttl <= 1_800_000
+        assert not await old.exists(f"search:{i}")
+    assert await store.get_ttl("status:o1") is None
+    assert await store.get("status:o1") == {"paid": True}
+    # What was not moved is still where it was, untouched.
+    assert await old.exists("not-json")
+    assert await old.exists("list-not-json")
+    assert await store.count_keys() == 81
+    if store.strategy == "index":
+        assert (await store.verify_index()).clean
+
+
+async def test_dry_run_counts_and_moves_nothing(store: TenantStore, old: OldLayout) -> None:
+    await seed(old, 10)
+    report = await store.migrate_from(old.prefix, dry_run=True)
+    assert (report.dry_run, report.moved, report.scanned) == (True, 21, 21)
+    assert await store.keys() == []
+    assert await old.exists("search:3")
+
+
+async def test_copy_keeps_the_old_keys_and_running_again_moves_nothing_twice(
+    store: TenantStore, old: OldLayout
+) -> None:
+    await seed(old, 10)
+    copied = await store.migrate_from(old.prefix, copy=True)
+    assert copied.moved == 21
+    assert await old.exists("search:3")
+    again = await store.migrate_from(old.prefix, copy=True)
+    assert (again.moved, again.already_present) == (0, 21)
+    moved = await store.migrate_from(old.prefix)  # now for real: the copies are the same
+    assert (moved.moved, moved.conflict_count) == (21, 0)
+    assert not await old.exists("search:3")
+    final = await store.migrate_from(old.prefix)
+    assert (final.scanned, final.moved) == (0, 0)
+    assert await store.count_keys() == 21
+
+
+async def test_an_old_key_written_again_after_the_move_replaces_the_copy(
+    store: TenantStore, old: OldLayout
+) -> None:
+    """Last writer wins: the old service writes a key again after a copy was made; the
+    next run overwrites the copy (still the migration's own) with the newer value."""
+    await old.set("select:t1:m1", json.dumps({"v": 1}))
+    await store.migrate_from(old.prefix, copy=True)
+    await old.set("select:t1:m1", json.dumps({"v": 2}))  # the old service, later
+    report = await store.migrate_from(old.prefix)
+    assert (report.moved, report.conflict_count) == (1, 0)
+    assert await store.get("select:t1:m1") == {"v": 2}
+
+
+async def test_a_key_the_new_service_wrote_is_never_overwritten(
+    store: TenantStore, old: OldLayout
+) -> None:
+    await old.set("select:t1:m1", json.dumps({"from": "old"}))
+    await old.set("select:t1:m2", json.dumps({"from": "old"}))
+    await store.set("select:t1:m1", {"from": "new"})  # written through tenantkv first
+    await store.migrate_from(old.prefix, copy=True)
+    await store.set("select:t1:m2", {"from": "new"})  # after the copy, before the move
+    report = await store.migrate_from(old.prefix)
+    assert report.conflict_count == 2
+    assert sorted(report.conflicts) == [old.key("select:t1:m1"), old.key("select:t1:m2")]
+    assert await store.get("select:t1:m1") == {"from": "new"}
+    assert await store.get("select:t1:m2") == {"from": "new"}
+    assert await old.exists("select:t1:m1")  # left in place, reported: nothing lost
+    assert report.left_behind == 2
+
+
+async def test_a_key_that_expires_is_not_resurrected(store: TenantStore, old: OldLayout) -> None:
+    for i in range(200):
+        await old.set(f"short:{i}", json.dumps(i), px=1 + i % 20)
+    await old.set("long", json.dumps(0), px=60_000)
+    await asyncio.sleep(0.01)
+    report = await store.migrate_from(old.prefix, count=10)
+    await asyncio.sleep(0.03)
+    # Whatever was moved kept its expiry time: nothing outlived its old key.
+    assert await store.keys() == ["long"]
+    assert report.moved >= 1
+    for i in range(200):
+        assert await store.get(f"short:{i}") is None
+
+
+async def test_a_writer_of_the_old_service_during_the_move_loses_nothing(
+    store: TenantStore, old: OldLayout
+) -> None:
+    await seed(old, 100)
+    stop = asyncio.Event()
+    last: dict[str, int] = {}
+
+    async def old_service() -> None:
+        n = 0
+        while not stop.is_set():
+            n += 1
+            name = f"search:{n % 100}"
+            await old.set(name, json.dumps({"txn": n % 100, "rev": n}), px=1_800_000)
+            last[name] = n
+            await asyncio.sleep(0)
+
+    writer = asyncio.create_task(old_service())
+    try:
+        await store.migrate_from(old.prefix, count=20)
+    finally:
+        stop.set()
+        await writer
+    await store.migrate_from(old.prefix)  # the cut-over: the old service has stopped
+    for name, rev in last.items():
+        assert await store.get(name) == {"txn": int(name.split(":")[1]), "rev": rev}
+        assert not await old.exists(name)
+    assert await store.count_keys() == 201
+
+
+async def test_a_run_cut_short_is_finished_by_running_it_again(
+    store: TenantStore, old: OldLayout
+) -> None:
+    await seed(old, 200)
+    calls = 0
+
+    def interrupt(progress: tenantkv.MigrationProgress) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        await store.migrate_from(old.prefix, count=50, progress=interrupt)
+    moved_so_far = await store.count_keys()
+    assert 0 < moved_so_far < 401
+    report = await store.migrate_from(old.prefix, count=50)
+    assert report.moved == 401 - moved_so_far
+    assert await store.count_keys() == 401
+    if store.strategy == "index":
+        assert (await store.verify_index()).clean
+
+
+async def test_bad_old_prefixes_are_refused(store: TenantStore) -> None:
+    for prefix in ("", store.namespace.key_prefix, store.namespace.key_prefix[:3]):
+        with pytest.raises(tenantkv.InvalidValueError):
+            await store.migrate_from(prefix)
+
+
+# -- Redis: the server's view ------------------------------------------------------------------
+
+
+@pytest.fixture
+def slow_server() -> Iterator[FixtureServer]:
+    with FixtureServer(extra_args=("--slowlog-log-slower-than", "0")) as server:
+        yield server
+
+
+@pytest.mark.redis
+async def test_the_move_never_blocks_and_never_sends_keys(slow_server: FixtureServer) -> None:
+    async with tenantkv.open_store(
+        slow_server.url, tenant="buyer.example.com", index=True
+    ) as store:
+        old = OldLayout(store)
+        with redis.Redis(host=slow_server.host, port=slow_server.port) as raw:
+            pipe = raw.pipeline(transaction=False)
+            for i in range(20_000):
+                pipe.set(old.key(f"search:{i:05d}"), json.dumps({"txn": i}), px=1_800_000)
+            pipe.execute()
+            raw.slowlog_reset()
+            raw.config_set("slowlog-max-len", 100_000)
+            report = await store.migrate_from(old.prefix)
+            entries = raw.slowlog_get(100_000)
+            stats: dict[str, Any] = raw.info("commandstats")
+        assert report.moved == 20_000
+        assert (await store.verify_index()).clean
+    assert "cmdstat_keys" not in stats
+    slowest = max(entry["duration"] for entry in entries)
+    assert slowest < 10_000, slowest  # us: every command stays short (COUNT 1000 per page)
