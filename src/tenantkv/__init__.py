@@ -33,10 +33,11 @@ from .errors import (
 )
 from .glob import escape_glob
 from .index import IndexReport
-from .migration import MigrationProgress, MigrationReport
+from .migration import MigrationReport
 from .namespace import Namespace
 from .opening import open_client, open_store, parse_url
-from .store import StoreStats, TenantStore, TenantSubscription
+from .progress import Progress
+from .store import KeyInfo, StoreStats, TenantStore, TenantSubscription
 from .urls import DEFAULT_COUNT, SCHEMES, Scheme, StoreOptions, StoreURL, redact_url, split_url
 from .validation import TENANT_ALPHABET
 
@@ -61,10 +62,11 @@ __all__ = [
     "InvalidTenantError",
     "InvalidURLError",
     "InvalidValueError",
-    "MigrationProgress",
+    "KeyInfo",
     "MigrationReport",
     "Namespace",
     "PermissionDeniedError",
+    "Progress",
     "Scheme",
     "StoreClosedError",
     "StoreOptions",

@@ -56,6 +56,7 @@ from .backends.base import MigratingBackend, MoveIn, OldKey
 from .errors import DecodeError, InvalidValueError
 from .glob import escape_glob
 from .namespace import Namespace
+from .progress import Progress
 from .validation import check_key
 
 if TYPE_CHECKING:
@@ -63,7 +64,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_MAX_LIST_ITEMS",
-    "MigrationProgress",
     "MigrationReport",
     "ledgers",
     "migrate",
@@ -86,15 +86,6 @@ LEDGER = "moved"
 def ledgers(namespace: Namespace) -> list[str]:
     """The migration ledgers of a tenant: one per shard, in that shard's slot."""
     return [namespace.meta_key(LEDGER, shard) for shard in range(namespace.shards)]
-
-
-@dataclass(frozen=True, slots=True)
-class MigrationProgress:
-    """Where a running migration is, after each page (for a progress display)."""
-
-    scanned: int
-    moved: int
-    elapsed_s: float
 
 
 @dataclass
@@ -180,7 +171,7 @@ async def migrate(
     count: int,
     max_list_items: int,
     max_reported: int,
-    progress: Callable[[MigrationProgress], None] | None,
+    progress: Callable[[Progress], None] | None,
 ) -> MigrationReport:
     """Move the keys under ``old_prefix`` into ``store``'s tenant (see the module docstring)."""
     backend = store.backend
@@ -284,7 +275,8 @@ async def migrate(
         report.scanned += len(fresh)
         await handle(fresh)
         if progress is not None:
-            progress(MigrationProgress(report.scanned, report.moved, time.perf_counter() - started))
+            elapsed = time.perf_counter() - started
+            progress(Progress("migrate_from", report.scanned, None, elapsed, moved=report.moved))
     for _ in range(MAX_PASSES):
         if not retry:
             break

@@ -19,11 +19,12 @@ from . import codec, migration, telemetry
 from .backends.base import Backend, Subscription
 from .batch import Batch
 from .enumeration.base import KeyEnumerator
-from .errors import IndexNotEnabledError, StoreClosedError
+from .errors import DecodeError, IndexNotEnabledError, StoreClosedError, WrongTypeError
 from .index.enumerator import DEFAULT_MAX_REPORTED, IndexEnumerator, IndexReport
 from .index.protocols import KeyWriter
-from .migration import DEFAULT_MAX_LIST_ITEMS, MigrationProgress, MigrationReport
+from .migration import DEFAULT_MAX_LIST_ITEMS, MigrationReport
 from .namespace import Namespace
+from .progress import ProgressCallback
 from .urls import DEFAULT_COUNT
 from .validation import (
     check_bool_option,
@@ -35,10 +36,29 @@ from .validation import (
     check_ttl,
 )
 
-__all__ = ["LIST_SLICE", "StoreStats", "TenantStore", "TenantSubscription"]
+__all__ = ["LIST_SLICE", "KeyInfo", "StoreStats", "TenantStore", "TenantSubscription"]
 
 #: How many list items ``list_get_all`` reads per LRANGE.
 LIST_SLICE = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class KeyInfo:
+    """What :meth:`TenantStore.inspect` found under one key."""
+
+    key: str
+    #: ``value``, ``list`` or ``missing``.
+    kind: str
+    #: Remaining time to live in ms; ``None`` without TTL (or missing).
+    ttl_ms: int | None
+    #: Bytes stored: the value's, or the first list items' shown.
+    size_bytes: int
+    #: A list's length (1 for a value, 0 when missing).
+    length: int
+    #: The decoded value, or the first items of a list.
+    value: Any
+    #: Whether the stored bytes were JSON (else ``value`` holds them, decoded leniently).
+    json: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,6 +231,33 @@ class TenantStore:
     async def get_ttl(self, key: str) -> int | None:
         """Remaining time to live in ms; ``None`` when the key is missing or has no TTL."""
         return await self._backend.get_ttl(self._key(key))
+
+    async def inspect(self, key: str, *, items: int = 10) -> KeyInfo:
+        """What ``key`` holds, for a person to look at: type, TTL, size and decoded value
+        (a list's first ``items`` items and its length). Never raises on bytes that are
+        not JSON (they are shown as text); two or three commands."""
+        physical = self._key(key)
+        shown = check_count(items, "items")
+        ttl = await self._backend.get_ttl(physical)
+        try:
+            raw = await self._backend.get(physical)
+        except WrongTypeError:
+            length = await self._backend.list_length(physical)
+            head = await self._backend.list_range(physical, 0, shown - 1)
+            values = [_lenient(item, key) for item in head]
+            return KeyInfo(
+                key,
+                "list",
+                ttl,
+                sum(len(item) for item in head),
+                length,
+                [value for value, _ in values],
+                all(ok for _, ok in values),
+            )
+        if raw is None:
+            return KeyInfo(key, "missing", None, 0, 0, None)
+        value, ok = _lenient(raw, key)
+        return KeyInfo(key, "value", ttl, len(raw), 1, value, ok)
 
     # -- lists ------------------------------------------------------------
     async def list_push(self, key: str, value: Any, *, ttl_ms: int | None = None) -> int:
@@ -402,7 +449,7 @@ class TenantStore:
         count: int | None = None,
         max_list_items: int = DEFAULT_MAX_LIST_ITEMS,
         max_reported: int = DEFAULT_MAX_REPORTED,
-        progress: Callable[[MigrationProgress], None] | None = None,
+        progress: ProgressCallback | None = None,
     ) -> MigrationReport:
         """Move every key under ``old_prefix`` (another layout's, e.g. ``tenant:shop-1:``) into
         this tenant's namespace, live; the report of what moved and what was left.
@@ -433,6 +480,14 @@ class TenantStore:
 
     def _per_call(self, count: object) -> int:
         return self._count if count is None else check_count(count)
+
+
+def _lenient(raw: bytes, key: str) -> tuple[Any, bool]:
+    """``raw`` decoded as JSON, or as text when it is not JSON (for showing, not using)."""
+    try:
+        return codec.decode(raw, key=key), True
+    except DecodeError:
+        return raw.decode("utf-8", "replace"), False
 
 
 class TenantSubscription:

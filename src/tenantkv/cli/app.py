@@ -7,9 +7,13 @@ a URL's password.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
+import json
 import os
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated
@@ -17,7 +21,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from tenantkv import IndexReport, tenant_acl_rules
+from tenantkv import tenant_acl_rules
 
 from . import ops
 from .errors import (
@@ -31,6 +35,7 @@ from .errors import (
 )
 from .interrupts import recording_sigint, run
 from .loadtest.config import LISTING_STRATEGIES, LoadtestConfig
+from .progress import Display, progress_display
 
 __all__ = ["app", "main"]
 
@@ -61,6 +66,10 @@ CountOption = Annotated[
     int | None,
     typer.Option("--count", "-c", help="Keys visited per server command (SCAN COUNT / chunk)."),
 ]
+JsonOption = Annotated[
+    bool,
+    typer.Option("--json", help="Print the final report as JSON (for scripts) instead of lines."),
+]
 PatternArgument = Annotated[
     str, typer.Argument(help="Redis glob pattern, relative to the tenant.", show_default=True)
 ]
@@ -87,17 +96,45 @@ def keys_command(
         ),
     ] = False,
 ) -> None:
-    """Stream the tenant's keys matching PATTERN, one per line (as the bytes Redis holds)."""
+    """Stream the tenant's keys matching PATTERN, one per line (as the bytes Redis holds).
+
+    Into a file or a pipe, a progress display goes to stderr when it is a terminal.
+    """
     end = b"\0" if null else b"\n"
     target = _target(url, tenant, prefix)
-    with reported_errors():
+    with reported_errors(), _keys_display() as display:
         try:
-            run(ops.stream_keys(target, pattern, count, sys.stdout.buffer, end), insist=True)
+            listing = ops.stream_keys(
+                target, pattern, count, sys.stdout.buffer, end, progress=display.update
+            )
+            display.update(run(listing, insist=True))
         except BrokenPipeError:
             # The reader went away (e.g. `| head`): stop quietly, like other Unix tools.
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, sys.stdout.fileno())
             raise typer.Exit(0) from None
+
+
+def _keys_display() -> contextlib.AbstractContextManager[Display]:
+    """Progress of a listing, unless the keys themselves go to the terminal."""
+    if sys.stdout.isatty():
+        return progress_display("keys", stream=io.StringIO())
+    return progress_display("keys")
+
+
+def _emit(report: object, as_json: bool) -> None:
+    """A final report: JSON on stdout, or field by field (key lists one key per line)."""
+    fields = ops.describe(report)
+    if as_json:
+        typer.echo(json.dumps(fields, indent=2, sort_keys=True, default=str))
+        return
+    for name, value in fields.items():
+        if isinstance(value, list):
+            typer.echo(f"{name}:{'' if value else ' (none)'}")
+            for item in value:
+                typer.echo(f"  {item}")
+        else:
+            typer.echo(f"{name}: {value}")
 
 
 @app.command("count")
@@ -128,6 +165,7 @@ def clear_command(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
     count: CountOption = None,
     prefix: PrefixOption = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Delete every key of the tenant (in bounded batches); asks first unless --yes."""
     with reported_errors():
@@ -138,7 +176,13 @@ def clear_command(
                 f"Delete all {present:,} keys of tenant {tenant!r} ({where})?"
             ):
                 raise CLIError("not confirmed; nothing was deleted")
-        typer.echo(f"deleted {run(ops.clear_tenant(target, count), insist=True)} keys")
+        started = time.perf_counter()
+        deleted = run(ops.clear_tenant(target, count), insist=True)
+        if as_json:
+            elapsed = round(time.perf_counter() - started, 3)
+            _emit({"tenant": tenant, "deleted": deleted, "duration_s": elapsed}, as_json)
+        else:
+            typer.echo(f"deleted {deleted} keys")
 
 
 def _confirm(question: str) -> bool:
@@ -152,30 +196,21 @@ def _confirm(question: str) -> bool:
             return False
 
 
-def _print_report(report: IndexReport) -> None:
-    """Print an index report field by field; key lists one key per line."""
-    for name, value in ops.describe(report).items():
-        if isinstance(value, list):
-            typer.echo(f"{name}:{'' if value else ' (none)'}")
-            for item in value:
-                typer.echo(f"  {item}")
-        else:
-            typer.echo(f"{name}: {value}")
-
-
 @app.command("reindex")
 def reindex_command(
     url: UrlOption,
     tenant: TenantOption,
     count: CountOption = None,
     prefix: PrefixOption = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Rebuild the tenant's index from a SCAN of its keys, never blocking the server."""
     with reported_errors():
         target = _target(url, tenant, prefix, index=True)
         report = run(ops.reindex(target, count), insist=True)
-        _print_report(report)
-        typer.echo(f"repaired {report.drift} inconsistencies")
+        _emit(report, as_json)
+        if not as_json:
+            typer.echo(f"repaired {report.drift} inconsistencies")
 
 
 @app.command("verify-index")
@@ -184,17 +219,91 @@ def verify_index_command(
     tenant: TenantOption,
     count: CountOption = None,
     prefix: PrefixOption = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Compare the tenant's index with its keys; exit status 1 when they drifted apart."""
     with reported_errors():
         target = _target(url, tenant, prefix, index=True)
         report = run(ops.verify_index(target, count), insist=True)
-        _print_report(report)
+        _emit(report, as_json)
         if report.drift:
             raise CLIError(
                 f"index and keys have drifted apart ({report.drift} inconsistencies); "
                 "run tenantkv reindex"
             )
+
+
+@app.command("migrate")
+def migrate_command(
+    url: UrlOption,
+    tenant: TenantOption,
+    old_prefix: Annotated[
+        str,
+        typer.Option(
+            "--from",
+            metavar="PREFIX",
+            help="The old layout's key prefix of this tenant, e.g. 'tenant:buyer.example.com:'.",
+        ),
+    ],
+    copy: Annotated[bool, typer.Option("--copy", help="Keep the old keys.")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only count what would move.")] = False,
+    count: CountOption = None,
+    prefix: PrefixOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Move the tenant's keys in from another layout, live; exit 1 if any were left behind.
+
+    Values, types and TTLs move with the keys; a key the old service writes again
+    meanwhile is copied again, one the new service wrote is never overwritten (a
+    conflict, reported). Idempotent: run it again after an interruption.
+    """
+    with reported_errors(), progress_display("migrate") as display:
+        target = _target(url, tenant, prefix)
+        work = ops.migrate(
+            target, old_prefix, copy=copy, dry_run=dry_run, count=count, progress=display
+        )
+        report = run(work, insist=True)
+        _emit(report, as_json)
+        if report.left_behind:
+            raise CLIError(
+                f"{report.left_behind} keys were left behind (conflicts, not JSON, other "
+                "types, or still changing): see the report"
+            )
+
+
+@app.command("inspect")
+def inspect_command(
+    url: UrlOption,
+    tenant: TenantOption,
+    key: Annotated[str, typer.Argument(help="The key, relative to the tenant.")],
+    items: Annotated[int, typer.Option("--items", help="List items to show.")] = 10,
+    prefix: PrefixOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Show what one key holds: type, TTL, size and decoded value (a list's first items)."""
+    with reported_errors():
+        info = run(ops.inspect(_target(url, tenant, prefix), key, items), insist=True)
+        if as_json:
+            _emit(info, as_json)
+            return
+        ttl = "none" if info.ttl_ms is None else f"{info.ttl_ms:,} ms"
+        typer.echo(f"key: {info.key}")
+        typer.echo(f"type: {info.kind}")
+        if info.kind == "missing":
+            return
+        typer.echo(f"ttl: {ttl}")
+        if info.kind == "list":
+            typer.echo(f"length: {info.length:,} items ({info.size_bytes:,} bytes shown)")
+            for position, item in enumerate(info.value):
+                typer.echo(f"  [{position}] {json.dumps(item, ensure_ascii=False)}")
+            if info.length > len(info.value):
+                typer.echo(f"  ... {info.length - len(info.value):,} more")
+        else:
+            typer.echo(f"size: {info.size_bytes:,} bytes")
+            shown = (
+                json.dumps(info.value, ensure_ascii=False, indent=2) if info.json else info.value
+            )
+            typer.echo(f"value{'' if info.json else ' (not JSON)'}: {shown}")
 
 
 #: Where ``tenantkv acl`` takes the new user's password from, if set (else it asks).

@@ -7,9 +7,18 @@ enumerate exactly as the library does (SCAN, or the index), never with KEYS.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from typing import Any, BinaryIO
 
-from tenantkv import KEY_ENCODING, IndexReport, TenantStore, open_store
+from tenantkv import (
+    KEY_ENCODING,
+    IndexReport,
+    KeyInfo,
+    MigrationReport,
+    Progress,
+    TenantStore,
+    open_store,
+)
 
 __all__ = [
     "StoreTarget",
@@ -17,6 +26,8 @@ __all__ = [
     "count_for_clearing",
     "count_keys",
     "describe",
+    "inspect",
+    "migrate",
     "reindex",
     "stream_keys",
     "tenant_stats",
@@ -43,7 +54,12 @@ class StoreTarget:
 
 
 async def stream_keys(
-    target: StoreTarget, pattern: str, count: int | None, out: BinaryIO, end: bytes = b"\n"
+    target: StoreTarget,
+    pattern: str,
+    count: int | None,
+    out: BinaryIO,
+    end: bytes = b"\n",
+    progress: Callable[[int], None] | None = None,
 ) -> int:
     """Write the tenant's keys matching ``pattern`` to ``out`` as they arrive, each followed
     by ``end``.
@@ -58,6 +74,8 @@ async def stream_keys(
             written += 1
             if written % 1000 == 0:
                 out.flush()
+                if progress is not None:
+                    progress(written)
     out.flush()
     return written
 
@@ -93,6 +111,27 @@ async def clear_tenant(target: StoreTarget, count: int | None) -> int:
     """Delete every key of the tenant; how many were deleted."""
     async with await target.open() as store:
         return await store.clear(count=count)
+
+
+async def migrate(
+    target: StoreTarget,
+    old_prefix: str,
+    *,
+    copy: bool,
+    dry_run: bool,
+    count: int | None,
+    progress: Callable[[Progress], None] | None,
+) -> MigrationReport:
+    """Move the tenant's keys in from another layout (``TenantStore.migrate_from``)."""
+    async with await target.open() as store:
+        return await store.migrate_from(
+            old_prefix, copy=copy, dry_run=dry_run, count=count, progress=progress
+        )
+
+
+async def inspect(target: StoreTarget, key: str, items: int) -> KeyInfo:
+    async with await target.open() as store:
+        return await store.inspect(key, items=items)
 
 
 async def reindex(target: StoreTarget, count: int | None) -> IndexReport:
