@@ -83,7 +83,9 @@ async def run_once(server: PrivateServer, keys: int, index: bool) -> dict[str, A
             "samples": latency.samples,
         },
         "slowest_command_us": None if slowest is None else slowest["duration"],
-        "slowest_command": None if slowest is None else " ".join(slowest["command"].split()[:2]),
+        "slowest_command": None
+        if slowest is None
+        else b" ".join(slowest["command"].split()[:2]).decode(),
         "load_average_before": list(load_before),
         "load_average_after": list(load_after),
     }

@@ -85,9 +85,7 @@ async def _seed(store: TenantStore) -> None:
 
 #: The kinds whose calls wait on a server (memory:// calls never suspend: nothing to cut).
 SERVER_KINDS = [
-    pytest.param(kind, id=kind.name, marks=kind.marks)
-    for kind in STORE_KINDS
-    if kind.topology
+    pytest.param(kind, id=kind.name, marks=kind.marks) for kind in STORE_KINDS if kind.topology
 ]
 
 

@@ -221,7 +221,7 @@ async def test_a_run_cut_short_is_finished_by_running_it_again(
     await seed(old, 200)
     calls = 0
 
-    def interrupt(progress: tenantkv.MigrationProgress) -> None:
+    def interrupt(progress: tenantkv.Progress) -> None:
         nonlocal calls
         calls += 1
         if calls == 2:
