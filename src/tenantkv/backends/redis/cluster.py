@@ -54,12 +54,12 @@ from ...fanout import gather_limited
 from ...index.protocols import IndexKeys
 from ...telemetry import count_server_call
 from ...urls import Address, StoreURL
-from ..base import BackendBase, BatchOp, MoveIn, OldKey
+from ..base import BackendBase, BatchOp, OldKey
 from .batching import batch_call, batch_results, unindexed_keys
 from .commands import SingleKeyCommands
 from .errors import translate_cluster_errors
 from .index import IndexServer, RedisKeyIndex
-from .moving import delete_args, parse_read, write_args
+from .moving import delete_args, moving_scripts, parse_read
 from .options import DEFAULT_TOPOLOGY_WAIT_MS, NO_RETRY, cluster_url, node_options
 from .pubsub import RedisSubscription, SubscriberHub
 from .scripts import lua_source, script_source
@@ -122,10 +122,7 @@ class RedisClusterBackend(SingleKeyCommands, BackendBase):
         self._topology: list[NodeEntry] = []
         self._set_many_script = client.register_script(lua_source("set_many_unindexed"))
         self._batch_script = client.register_script(script_source("batch"))
-        self._moving = {
-            name: client.register_script(script_source(f"migrate_{name}"))
-            for name in ("read", "write", "delete")
-        }
+        self._moving = moving_scripts(client)
         self._index_server = IndexServer(client, errors=self._errors)
 
     @staticmethod
@@ -267,18 +264,6 @@ class RedisClusterBackend(SingleKeyCommands, BackendBase):
             return parse_read(part, await self._moving["read"](keys=part, args=[max_items]))
 
         return await self._per_slot(keys, read)
-
-    async def migrate_write(
-        self, ledger: str, moves: Sequence[MoveIn], max_items: int
-    ) -> list[str]:
-        """One script (the moves are of one shard: one slot, the ledger's)."""
-        if not moves:
-            return []
-        keys = [ledger, ledger, ledger, *(move.key for move in moves)]
-        args = write_args(moves, indexed=False, max_items=max_items)
-        with self._errors("EVALSHA"):
-            replies = await self._moving["write"](keys=keys, args=args)
-        return [decode_key(reply) for reply in replies]
 
     async def migrate_delete(self, keys: Sequence[tuple[str, str]], max_items: int) -> list[bool]:
         async def delete(positions: list[int]) -> list[bool]:

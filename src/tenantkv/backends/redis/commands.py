@@ -8,8 +8,11 @@ from typing import Any, cast
 
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
+from redis.commands.core import AsyncScript
 
-from ..base import BatchOp
+from ...codec import decode_key
+from ..base import BatchOp, MoveIn
+from .moving import write_args
 
 __all__ = ["SingleKeyCommands"]
 
@@ -64,6 +67,20 @@ class SingleKeyCommands:
 
     async def batch(self, ops: Sequence[BatchOp]) -> list[Any]:
         raise NotImplementedError
+
+    _moving: dict[str, AsyncScript]
+
+    async def migrate_write(
+        self, ledger: str, moves: Sequence[MoveIn], max_items: int
+    ) -> list[str]:
+        """One script (``lua/migrate_write.lua``): the moves are of one shard, so one slot."""
+        if not moves:
+            return []
+        keys = [ledger, ledger, ledger, *(move.key for move in moves)]
+        args = write_args(moves, indexed=False, max_items=max_items)
+        with self._errors("EVALSHA"):
+            replies = await self._moving["write"](keys=keys, args=args)
+        return [decode_key(reply) for reply in replies]
 
     async def list_range(self, key: str, start: int, stop: int) -> list[bytes]:
         with self._errors("LRANGE"):

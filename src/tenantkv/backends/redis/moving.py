@@ -11,10 +11,23 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import redis.asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster
+from redis.commands.core import AsyncScript
+
 from ...codec import decode_key
 from ..base import MoveIn, OldKey
+from .scripts import script_source
 
-__all__ = ["delete_args", "parse_read", "write_args"]
+__all__ = ["delete_args", "moving_scripts", "parse_read", "write_args"]
+
+
+def moving_scripts(client: aioredis.Redis | RedisCluster) -> dict[str, AsyncScript]:
+    """The three scripts of a move, registered with ``client`` (``read``, ``write``, ``delete``)."""
+    return {
+        name: client.register_script(script_source(f"migrate_{name}"))
+        for name in ("read", "write", "delete")
+    }
 
 
 def _text(raw: Any) -> str:

@@ -19,12 +19,12 @@ from ...codec import decode_key
 from ...errors import InvalidURLError
 from ...index.protocols import IndexKeys
 from ...urls import StoreURL
-from ..base import BackendBase, BatchOp, MoveIn, OldKey
+from ..base import BackendBase, BatchOp, OldKey
 from .batching import batch_call, batch_results, unindexed_keys
 from .commands import SingleKeyCommands
 from .errors import translate_errors
 from .index import IndexServer, RedisKeyIndex
-from .moving import delete_args, parse_read, write_args
+from .moving import delete_args, moving_scripts, parse_read
 from .options import NO_RETRY, standalone_url
 from .pubsub import RedisSubscription, SubscriberHub
 from .scripts import lua_source, script_source
@@ -42,10 +42,7 @@ class RedisBackend(SingleKeyCommands, BackendBase):
         self._hub = SubscriberHub(subscriber, url)
         self._set_many_script = client.register_script(lua_source("set_many_unindexed"))
         self._batch_script = client.register_script(script_source("batch"))
-        self._moving = {
-            name: client.register_script(script_source(f"migrate_{name}"))
-            for name in ("read", "write", "delete")
-        }
+        self._moving = moving_scripts(client)
         self._index_server = IndexServer(client, errors=self._errors)
 
     @staticmethod
@@ -128,17 +125,6 @@ class RedisBackend(SingleKeyCommands, BackendBase):
         with self._errors("EVALSHA"):
             replies = await self._moving["read"](keys=list(keys), args=[max_items])
         return parse_read(keys, replies)
-
-    async def migrate_write(
-        self, ledger: str, moves: Sequence[MoveIn], max_items: int
-    ) -> list[str]:
-        if not moves:
-            return []
-        keys = [ledger, ledger, ledger, *(move.key for move in moves)]
-        args = write_args(moves, indexed=False, max_items=max_items)
-        with self._errors("EVALSHA"):
-            replies = await self._moving["write"](keys=keys, args=args)
-        return [decode_key(reply) for reply in replies]
 
     async def migrate_delete(self, keys: Sequence[tuple[str, str]], max_items: int) -> list[bool]:
         if not keys:
