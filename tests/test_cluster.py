@@ -27,6 +27,7 @@ from tenantkv.backends.redis.topology import (
 )
 from tenantkv.cli.loadtest.servers import find_redis_server
 from tenantkv.glob import compile_glob
+from tenantkv.pacing import Pace
 from tenantkv.urls import split_url
 
 from .conftest import SERVER_ARGS, new_tenant
@@ -331,15 +332,15 @@ async def test_keys_spread_over_every_primary_are_all_enumerated(
         every = {f"{prefix}:{{{t}}}:{k}" for t, keys in expected.items() for k in keys}
         for count in (1, 1000):
             found_all: set[str] = set()
-            async for page in backend.scan(f"{prefix}:*", count):
-                found_all.update(page)
+            async for page in backend.scan(f"{prefix}:*", Pace(count=count)):
+                found_all.update(key.decode() for key in page)
             assert found_all == every
         assert all(scan_calls(node) > before[node.port] for node in primaries)
         # clear() and count_keys() of every tenant, whichever node holds it.
         for tenant, store in stores.items():
             assert await store.clear(count=7) == len(expected[tenant])
             assert await store.count_keys() == 0
-        empty = [key async for page in backend.scan(f"{prefix}:*", 1000) for key in page]
+        empty = [key async for page in backend.scan(f"{prefix}:*", Pace()) for key in page]
         assert empty == []
     finally:
         for store in stores.values():

@@ -10,6 +10,7 @@ backend's index, which changes data and index together.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -22,7 +23,6 @@ from .errors import IndexNotEnabledError, StoreClosedError
 from .index.enumerator import DEFAULT_MAX_REPORTED, IndexEnumerator, IndexReport
 from .index.protocols import KeyWriter
 from .namespace import Namespace
-from .urls import DEFAULT_COUNT
 from .validation import (
     check_count,
     check_key,
@@ -67,14 +67,14 @@ class TenantStore:
         namespace: Namespace,
         enumerator: KeyEnumerator,
         *,
-        count: int = DEFAULT_COUNT,
+        count: int | None = None,
         writer: KeyWriter | None = None,
     ) -> None:
         self._backend = backend
         self._namespace = namespace
         self._enumerator = enumerator
         self._writer: KeyWriter = backend if writer is None else writer
-        self._count = check_count(count)
+        self._count = None if count is None else check_count(count)
         self._closed = False
         self._subscriptions: set[TenantSubscription] = set()
         self._on_close: list[Callable[[], Awaitable[None]]] = []
@@ -104,8 +104,9 @@ class TenantStore:
         return self._backend.url
 
     @property
-    def count(self) -> int:
-        """The default COUNT for enumeration commands."""
+    def count(self) -> int | None:
+        """Most keys one enumeration command visits when a call gives no ``count``
+        (``None``: the time budget alone decides)."""
         return self._count
 
     def _check_open(self) -> None:
@@ -266,30 +267,35 @@ class TenantStore:
         return TenantSubscription(self._backend.subscribe(physical), channel, self._subscriptions)
 
     # -- enumeration ------------------------------------------------------
-    def _pattern_and_count(self, pattern: object, count: object) -> tuple[str, int]:
+    def _pattern_and_count(self, pattern: object, count: object) -> tuple[str, int | None]:
         self._check_open()
-        return check_key(pattern, "pattern"), self._count if count is None else check_count(count)
+        return check_key(pattern, "pattern"), self._per_call(count)
 
     async def iter_keys(
         self, pattern: str = "*", *, count: int | None = None
     ) -> AsyncIterator[str]:
         """Stream the tenant's keys matching the Redis glob ``pattern``, each once.
 
-        ``count`` (default: the store's) bounds how many keys each server
-        command visits. Escape glob characters with
-        :func:`tenantkv.escape_glob` to match them literally.
+        Each server command stays within the store's time budget
+        (``budget_ms``) and visits at most ``count`` keys (default: the
+        store's ``count``, if it was given one). Escape glob characters with
+        :func:`tenantkv.escape_glob` to match them literally. Leaving the loop
+        early closes the walk when this iterator is closed (at once with
+        ``contextlib.aclosing``, else when it is collected).
         """
         checked, per_call = self._pattern_and_count(pattern, count)
-        async for batch in self._enumerator.batches(checked, per_call):
-            for key in batch:
-                yield key
+        async with contextlib.aclosing(self._enumerator.batches(checked, per_call)) as batches:
+            async for batch in batches:
+                for key in batch:
+                    yield key
 
     async def keys(self, pattern: str = "*", *, count: int | None = None) -> list[str]:
         """All matching keys as a list (use :meth:`iter_keys` for large tenants)."""
         checked, per_call = self._pattern_and_count(pattern, count)
         out: list[str] = []
-        async for batch in self._enumerator.batches(checked, per_call):
-            out.extend(batch)
+        async with contextlib.aclosing(self._enumerator.batches(checked, per_call)) as batches:
+            async for batch in batches:
+                out.extend(batch)
         return out
 
     async def count_keys(self, pattern: str = "*", *, count: int | None = None) -> int:
@@ -298,7 +304,8 @@ class TenantStore:
         return await self._enumerator.count(checked, per_call)
 
     async def clear(self, *, count: int | None = None) -> int:
-        """Delete every key of the tenant, in batches of about ``count``; how many were deleted.
+        """Delete every key of the tenant, in batches (each command within the time budget, at
+        most ``count`` keys); how many were deleted.
 
         With the key index, "every key" is what the index lists (as for
         :meth:`keys`): run :meth:`reindex` first to include keys written
@@ -361,7 +368,7 @@ class TenantStore:
         enumerator = self._index()
         return await enumerator.prune(self._per_call(count))
 
-    def _per_call(self, count: object) -> int:
+    def _per_call(self, count: object) -> int | None:
         return self._count if count is None else check_count(count)
 
 

@@ -13,13 +13,17 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import operator
+import time
 from collections import deque
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Callable, Sequence
 from typing import Any
 
+from ...codec import KEY_ENCODING
 from ...errors import InvalidURLError, StoreClosedError, WrongTypeError
-from ...glob import compile_glob
+from ...glob import compile_glob_bytes, literal_prefix
 from ...index.protocols import IndexKeys
+from ...pacing import SCAN, SCAN_UNLINK, Pace, StepCosts, StepKind, WalkPacer
 from ...urls import StoreURL
 from ..base import BackendBase, BatchOp
 from ..subscription import QueueSubscription
@@ -57,6 +61,9 @@ class MemoryBackend(BackendBase):
         #: This backend's "connection" to the keyspace, unique in the process
         #: (``id()`` could be reused by a later backend after this one is gone).
         self.connection = next(_connections)
+        #: What a batch of each walk costs here, per key (in-process time): sizes the batches
+        #: so that none keeps the event loop from other tasks for longer than the budget.
+        self.costs = StepCosts()
 
     def __repr__(self) -> str:
         return f"MemoryBackend(url={self._url!r})"
@@ -196,16 +203,57 @@ class MemoryBackend(BackendBase):
     def subscribe(self, channel: str) -> _MemorySubscription:
         return _MemorySubscription(self, channel)
 
-    async def scan(self, match: str, count: int) -> AsyncIterator[list[str]]:
+    def _walk(
+        self, match: str, pace: Pace, kind: StepKind
+    ) -> tuple[WalkPacer, Callable[[bytes], bool]]:
         self._check_open()
-        matches = compile_glob(match)
+        prefix, shape = literal_prefix(match)
+        matches: Callable[[bytes], bool]
+        if shape == "prefix":
+            # The namespace's own pattern (``<prefix>:{<tenant>}:*``): a prefix test will do.
+            matches = operator.methodcaller("startswith", prefix.encode(*KEY_ENCODING))
+        else:
+            matches = compile_glob_bytes(match)
+        return WalkPacer(self.costs(kind), pace), matches
+
+    async def scan(self, match: str, pace: Pace) -> AsyncGenerator[list[bytes], None]:
+        """Batches of the keyspace in cursor order, each as long as the budget allows.
+
+        Each batch's own time is measured and sizes the next (the in-process
+        counterpart of a server's time per command); between batches other
+        tasks run, as other clients do between SCAN calls.
+        """
+        pacer, matches = self._walk(match, pace, SCAN)
         cursor = 0
         while True:
+            count = pacer.count()
+            started = time.perf_counter()
             keys, cursor = self.keyspace.walk(cursor, count)
-            yield [key for key in keys if matches(key)]
+            encoded = [key.encode(*KEY_ENCODING) for key in keys]
+            page = [key for key in encoded if matches(key)]
+            pacer.elapsed(time.perf_counter() - started, count)
+            yield page
             if cursor == 0:
                 return
-            # Let other tasks run between pages, as other clients do between SCAN calls.
+            await asyncio.sleep(0)
+            self._check_open()
+
+    async def scan_unlink(self, match: str, pace: Pace) -> AsyncGenerator[int, None]:
+        """Delete, batch by batch, every key :meth:`scan` would yield; how many each deleted."""
+        pacer, matches = self._walk(match, pace, SCAN_UNLINK)
+        keyspace = self.keyspace
+        cursor = 0
+        while True:
+            count = pacer.count()
+            started = time.perf_counter()
+            keys, cursor = keyspace.walk(cursor, count)
+            removed = sum(
+                1 for key in keys if matches(key.encode(*KEY_ENCODING)) and keyspace.remove(key)
+            )
+            pacer.elapsed(time.perf_counter() - started, count)
+            yield removed
+            if cursor == 0:
+                return
             await asyncio.sleep(0)
             self._check_open()
 

@@ -25,7 +25,7 @@ from redis import exceptions as rexc
 from ...cancellation import CancellationCheck
 from ...errors import BackendError, BackendUnavailableError, WrongTypeError
 
-__all__ = ["translate_cluster_errors", "translate_errors"]
+__all__ = ["cancellation_only", "translate_cluster_errors", "translate_errors"]
 
 
 @contextlib.contextmanager
@@ -71,3 +71,12 @@ def translate_cluster_errors(url: str, command: str) -> Iterator[None]:
         except rexc.RedisClusterException as exc:  # not a RedisError subclass
             cls = BackendUnavailableError if "connect" in str(exc) else BackendError
             raise cls(f"{command} failed on {url}: {exc}", url=url, command=command) from exc
+
+
+@contextlib.contextmanager
+def cancellation_only(command: str) -> Iterator[None]:
+    """Raise a cancellation ``command`` swallowed, translating nothing: for the cluster's node
+    walks, whose failures mean "walk again elsewhere" and are judged by the walk itself."""
+    cancelled = CancellationCheck()
+    yield
+    cancelled()
