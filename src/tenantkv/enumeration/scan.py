@@ -7,7 +7,7 @@ from collections.abc import AsyncGenerator
 
 from ..backends.base import Backend
 from ..cancellation import CancellationCheck
-from ..codec import KEY_ENCODING, encode_key
+from ..codec import decode_keys, encode_key
 from ..fanout import gather_limited
 from ..index.protocols import IndexingBackend, shard_index_keys
 from ..namespace import Namespace
@@ -47,7 +47,7 @@ class ScanEnumerator:
 
     async def batches(self, pattern: str, count: int | None) -> AsyncGenerator[list[str], None]:
         seen: set[str] = set()
-        cut, encoding = self._cut, KEY_ENCODING
+        cut = self._cut
         cancelled = CancellationCheck()
         pages = self._backend.scan(self._namespace.match(pattern), Pace(self._budget_ms, count))
         async with contextlib.aclosing(pages):
@@ -55,7 +55,7 @@ class ScanEnumerator:
                 cancelled()
                 if not page:
                     continue
-                keys = [key[cut:].decode(*encoding) for key in page]
+                keys = decode_keys(page, cut)
                 if seen.isdisjoint(keys):
                     before = len(seen)
                     seen.update(keys)

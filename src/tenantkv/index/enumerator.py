@@ -24,7 +24,7 @@ from functools import partial
 
 from ..backends.base import Backend
 from ..cancellation import CancellationCheck
-from ..codec import KEY_ENCODING, encode_key
+from ..codec import KEY_ENCODING, decode_keys, encode_key
 from ..fanout import MAX_PARALLEL, gather_limited
 from ..glob import compile_glob_bytes, literal_prefix
 from ..namespace import Namespace
@@ -221,12 +221,11 @@ class IndexEnumerator:
                 yield chunk.keys
             return
         matches = None if shape == "prefix" else compile_glob_bytes(pattern)
-        encoding = KEY_ENCODING
         async with contextlib.aclosing(self._walk_shards(prefix, self._pace(count))) as chunks:
             async for members in chunks:
                 selected = members if matches is None else [m for m in members if matches(m)]
                 if selected:
-                    yield [member.decode(*encoding) for member in selected]
+                    yield decode_keys(selected)
 
     async def count(self, pattern: str, count: int | None) -> int:
         if literal_prefix(pattern) == ("", "prefix"):
