@@ -11,7 +11,7 @@ backend's index, which changes data and index together.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -273,7 +273,7 @@ class TenantStore:
 
     async def iter_keys(
         self, pattern: str = "*", *, count: int | None = None
-    ) -> AsyncIterator[str]:
+    ) -> AsyncGenerator[str, None]:
         """Stream the tenant's keys matching the Redis glob ``pattern``, each once.
 
         Each server command stays within the store's time budget

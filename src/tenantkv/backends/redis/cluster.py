@@ -542,12 +542,15 @@ class RedisClusterBackend(SingleKeyCommands, BackendBase):
                 stats = self._pacing.stats(kind, pace, names, address)
                 async with held_wire(client.connection_pool, cancellation_only, "SCAN") as wire:
                     if unlink is False:
-                        async for page in scan_pages(wire, match, stats):
-                            if page:
-                                await queue.put(page)
+                        async with contextlib.aclosing(scan_pages(wire, match, stats)) as pages:
+                            async for page in pages:
+                                if page:
+                                    await queue.put(page)
                     else:
-                        async for removed in scan_unlink(wire, match, stats, unlink):
-                            await queue.put(removed)
+                        steps = scan_unlink(wire, match, stats, unlink)
+                        async with contextlib.aclosing(steps):
+                            async for removed in steps:
+                                await queue.put(removed)
                 after = await self._self_view(client)
                 cancelled()
                 complete = after.same_node(before) and after.still_serves(slots)

@@ -138,15 +138,21 @@ class RedisBackend(SingleKeyCommands, BackendBase):
     async def scan(self, match: str, pace: Pace) -> AsyncGenerator[list[bytes], None]:
         """Pages of ``SCAN`` on a connection of its own, one request ahead (:mod:`.walks`)."""
         stats = self._pacing.stats(SCAN, pace, (b"scan",))
-        async with held_wire(self._client.connection_pool, self._errors, "SCAN") as wire:
-            async for page in scan_pages(wire, encode_key(match), stats):
+        async with (
+            held_wire(self._client.connection_pool, self._errors, "SCAN") as wire,
+            contextlib.aclosing(scan_pages(wire, encode_key(match), stats)) as pages,
+        ):
+            async for page in pages:
                 yield page
 
     async def scan_unlink(self, match: str, pace: Pace) -> AsyncGenerator[int, None]:
         """``UNLINK`` of each SCAN page written with the next SCAN: one round trip per page."""
         stats = self._pacing.stats(SCAN_UNLINK, pace, (b"scan", b"unlink"))
-        async with held_wire(self._client.connection_pool, self._errors, "UNLINK") as wire:
-            async for removed in scan_unlink(wire, encode_key(match), stats):
+        async with (
+            held_wire(self._client.connection_pool, self._errors, "UNLINK") as wire,
+            contextlib.aclosing(scan_unlink(wire, encode_key(match), stats)) as steps,
+        ):
+            async for removed in steps:
                 yield removed
 
     async def unlink(self, keys: Sequence[str]) -> int:
