@@ -24,7 +24,7 @@ from redis.asyncio.connection import Connection
 import tenantkv
 from tenantkv import TenantStore
 from tenantkv.backends.redis import RedisBackend
-from tenantkv.backends.redis.wire import _parse_commandstats, pack
+from tenantkv.backends.redis.wire import _parse_commandstats, pack, pack_keys
 from tenantkv.pacing import SCAN, Pace, StepCost, StepKind
 
 from .conftest import new_tenant
@@ -48,6 +48,16 @@ def test_hand_packed_commands_are_what_redis_py_writes() -> None:
     ]
     for args in samples:
         assert pack(*args) == b"".join(conn.pack_command(*args))
+    same_length = [b"txn:%07d" % i for i in range(500)]
+    for head, keys, prefix in (
+        ((b"UNLINK",), same_length, b""),
+        ((b"UNLINK",), same_length, b"tkv:{t}:"),
+        ((b"UNLINK",), [b"a", b"bb", b"", b"\xff" * 70], b"tkv:{t}:"),
+        ((b"ZREM", b"tkv:{t}#idx"), same_length[:1], b""),
+        ((b"UNLINK",), [], b"p"),
+    ):
+        wanted = b"".join(conn.pack_command(*head, *(prefix + key for key in keys)))
+        assert pack_keys(head, keys, prefix) == wanted
 
 
 def test_commandstats_parsing() -> None:
@@ -252,8 +262,8 @@ async def test_without_info_the_round_trip_sizes_the_commands() -> None:
     """A user whose ACL refuses INFO still lists and clears by SCAN, paced by the round trip.
     (The key index needs INFO: it checks the server's version and eviction policy.)"""
     with FixtureServer() as private, private.client() as client:
-        client.execute_command(  # type: ignore[no-untyped-call]
-            "ACL", "SETUSER", "limited", "on", ">secret", "~*", "+@all", "-info"
+        client.acl_setuser(
+            "limited", enabled=True, passwords=["+secret"], keys=["*"], commands=["+@all", "-info"]
         )
         url = private.url.replace("redis://", "redis://limited:secret@")
         async with tenantkv.open_store(url, tenant=new_tenant()) as store:

@@ -55,7 +55,7 @@ from ..base import BatchOp
 from .batching import batch_call, batch_results
 from .scripts import script_source
 from .walks import Steps
-from .wire import Pacing, held_wire, pack
+from .wire import Pacing, held_wire, pack, pack_keys
 
 __all__ = ["MIN_REDIS_VERSION", "IndexServer", "RedisKeyIndex"]
 
@@ -570,7 +570,7 @@ async def _unlink_walk(steps: Steps, idx: bytes, prefix: bytes) -> AsyncGenerato
         commands: list[bytes] = []
         calls: list[bytes] = []
         if members:
-            commands.append(pack(b"UNLINK", *[prefix + member for member in members]))
+            commands.append(pack_keys((b"UNLINK",), members, prefix))
             calls.append(b"unlink")
         if full:
             count = steps.count()

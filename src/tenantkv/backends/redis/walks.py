@@ -18,7 +18,7 @@ from collections import deque
 from collections.abc import AsyncGenerator, Callable, Sequence
 from typing import Any
 
-from .wire import CommandStats, Wire, pack
+from .wire import CommandStats, Wire, pack, pack_keys
 
 __all__ = ["Steps", "scan_pages", "scan_unlink"]
 
@@ -127,7 +127,7 @@ async def scan_unlink(
         calls: list[bytes] = []
         if keys:
             for group in [keys] if split is None else split(keys):
-                commands.append(pack(b"UNLINK", *group))
+                commands.append(pack_keys((b"UNLINK",), group))
                 calls.append(b"unlink")
         done = cursor == b"0"
         if not done:
