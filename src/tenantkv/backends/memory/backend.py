@@ -12,6 +12,7 @@ backend is one "connection" to it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import operator
 import time
@@ -21,7 +22,7 @@ from typing import Any
 
 from ...codec import KEY_ENCODING
 from ...errors import InvalidURLError, StoreClosedError, WrongTypeError
-from ...glob import compile_glob_bytes, literal_prefix
+from ...glob import compile_glob, literal_prefix
 from ...index.protocols import IndexKeys
 from ...pacing import SCAN, SCAN_UNLINK, Pace, StepCosts, StepKind, WalkPacer
 from ...urls import StoreURL
@@ -203,59 +204,49 @@ class MemoryBackend(BackendBase):
     def subscribe(self, channel: str) -> _MemorySubscription:
         return _MemorySubscription(self, channel)
 
-    def _walk(
+    async def _batches(
         self, match: str, pace: Pace, kind: StepKind
-    ) -> tuple[WalkPacer, Callable[[bytes], bool]]:
+    ) -> AsyncGenerator[list[str], None]:
+        """The keys matching ``match``, in cursor order, a batch as long as the budget allows.
+
+        Each batch's own time, the consumer's work on it included, is measured
+        and sizes the next (the in-process counterpart of a server's time per
+        command); between batches other tasks run, as other clients do
+        between SCAN calls.
+        """
         self._check_open()
         prefix, shape = literal_prefix(match)
-        matches: Callable[[bytes], bool]
+        matches: Callable[[str], bool]
         if shape == "prefix":
             # The namespace's own pattern (``<prefix>:{<tenant>}:*``): a prefix test will do.
-            matches = operator.methodcaller("startswith", prefix.encode(*KEY_ENCODING))
+            matches = operator.methodcaller("startswith", prefix)
         else:
-            matches = compile_glob_bytes(match)
-        return WalkPacer(self.costs(kind), pace), matches
-
-    async def scan(self, match: str, pace: Pace) -> AsyncGenerator[list[bytes], None]:
-        """Batches of the keyspace in cursor order, each as long as the budget allows.
-
-        Each batch's own time is measured and sizes the next (the in-process
-        counterpart of a server's time per command); between batches other
-        tasks run, as other clients do between SCAN calls.
-        """
-        pacer, matches = self._walk(match, pace, SCAN)
+            matches = compile_glob(match)
+        pacer = WalkPacer(self.costs(kind), pace)
         cursor = 0
         while True:
             count = pacer.count()
             started = time.perf_counter()
             keys, cursor = self.keyspace.walk(cursor, count)
-            encoded = [key.encode(*KEY_ENCODING) for key in keys]
-            page = [key for key in encoded if matches(key)]
+            yield [key for key in keys if matches(key)]
             pacer.elapsed(time.perf_counter() - started, count)
-            yield page
             if cursor == 0:
                 return
             await asyncio.sleep(0)
             self._check_open()
 
+    async def scan(self, match: str, pace: Pace) -> AsyncGenerator[list[bytes], None]:
+        """Batches of the keyspace in cursor order (see :meth:`_batches`), as bytes."""
+        async with contextlib.aclosing(self._batches(match, pace, SCAN)) as batches:
+            async for keys in batches:
+                yield [key.encode(*KEY_ENCODING) for key in keys]
+
     async def scan_unlink(self, match: str, pace: Pace) -> AsyncGenerator[int, None]:
         """Delete, batch by batch, every key :meth:`scan` would yield; how many each deleted."""
-        pacer, matches = self._walk(match, pace, SCAN_UNLINK)
-        keyspace = self.keyspace
-        cursor = 0
-        while True:
-            count = pacer.count()
-            started = time.perf_counter()
-            keys, cursor = keyspace.walk(cursor, count)
-            removed = sum(
-                1 for key in keys if matches(key.encode(*KEY_ENCODING)) and keyspace.remove(key)
-            )
-            pacer.elapsed(time.perf_counter() - started, count)
-            yield removed
-            if cursor == 0:
-                return
-            await asyncio.sleep(0)
-            self._check_open()
+        remove = self.keyspace.remove
+        async with contextlib.aclosing(self._batches(match, pace, SCAN_UNLINK)) as batches:
+            async for keys in batches:
+                yield sum(1 for key in keys if remove(key))
 
     async def unlink(self, keys: Sequence[str]) -> int:
         self._check_open()
