@@ -138,9 +138,10 @@ class IndexEnumerator:
     used only by :meth:`reindex` and :meth:`verify`, which SCAN the namespace.
 
     With several shards every operation covers every shard: listing reads
-    the shards' indexes side by side, one chunk of ``count`` entries from
-    each shard per round (so at most one chunk per shard is held, and on a
-    cluster the shards' nodes are read concurrently); ``count_keys()`` and
+    up to :data:`~tenantkv.fanout.MAX_PARALLEL` shards' indexes side by side,
+    one chunk from each per round, each with its next chunk on its way (so
+    at most two chunks per open shard exist, and on a cluster the shards'
+    nodes are read concurrently); ``count_keys()`` and
     ``stats()`` add up one O(log N) count per shard; ``clear``, ``prune``,
     ``verify`` and ``reindex`` work on the shards concurrently (at most
     :data:`~tenantkv.fanout.MAX_PARALLEL` at a time). Keys come back in no
