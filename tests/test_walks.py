@@ -137,30 +137,34 @@ pytestmark = pytest.mark.redis
 
 
 @pytest.mark.parametrize(
-    ("index", "command", "per_step"),
-    [(False, "scan", 1), (True, "zrange", 2)],
-    ids=["scan", "index"],
+    ("index", "shards", "command", "per_step"),
+    [(False, 1, "scan", 1), (True, 1, "zrange", 2), (True, 4, "zrange", 2)],
+    ids=["scan", "index", "sharded-index"],
 )
 async def test_the_next_request_is_on_the_server_while_a_page_is_handed_on(
-    server: FixtureServer, index: bool, command: str, per_step: int
+    server: FixtureServer, index: bool, shards: int, command: str, per_step: int
 ) -> None:
     """After the first batch, and with the consumer doing nothing, the server has run the
     walk's next request: it was sent before the batch was handed on. It has not run the one
-    after: one request ahead, no more."""
+    after: one request ahead, no more (per shard: each shard's walk is one chunk ahead)."""
     with server.client() as client:
-        async with tenantkv.open_store(server.url, tenant=new_tenant(), index=index) as store:
+        async with tenantkv.open_store(
+            server.url, tenant=new_tenant(), index=index, shards=shards
+        ) as store:
             await store.set_many({f"k{i:04d}": i for i in range(1000)})
             client.config_resetstat()
+            ahead = 2 * per_step * shards
             async with contextlib.aclosing(store.iter_keys(count=100)) as keys:
                 first = [await keys.__anext__()]
                 # The server executes the second request without any help of ours.
-                assert wait_for(lambda: calls(client, command) == 2 * per_step)
+                assert wait_for(lambda: calls(client, command) == ahead)
                 await asyncio.sleep(0.05)  # and sends nothing more meanwhile
-                assert calls(client, command) == 2 * per_step
+                assert calls(client, command) == ahead
                 rest = [key async for key in keys]
             assert len(set(first + rest)) == len(first + rest) == 1000
-            # 10 pages of 100 (plus, by SCAN, about as many more for the empty cursor space).
-            assert calls(client, command) <= 2 * per_step * 11
+            # 10 pages of 100 (plus, by SCAN, about as many more for the empty cursor
+            # space; by the index, one more per shard that finds the end).
+            assert calls(client, command) <= 2 * per_step * (10 + shards)
             await store.clear()
 
 
