@@ -240,11 +240,13 @@ class CommandStats:
 
     def reading(self, reply: object) -> None:
         """Take in the reply to an INFO the walk wrote (an error reply: INFO is refused)."""
-        calls, keys = self._windows.popleft()
         if isinstance(reply, Exception):
             self._pacing.info_refused.add(self._server)
             self._windows.clear()
             return
+        if not self._windows:  # written before INFO was found refused (by another walk)
+            return
+        calls, keys = self._windows.popleft()
         now = _parse_commandstats(reply, self._names)
         before, self._last = self._last, now
         if before is None:
