@@ -325,3 +325,24 @@ async def test_a_clear_by_the_index_drops_the_index_whole_when_nothing_changed(
             assert int(stats["cmdstat_exec"]["calls"]) == shards
             assert await store.count_keys() == 0
             assert (await store.verify_index()).clean
+
+
+@pytest.mark.parametrize("protocol", [2, 3])
+async def test_an_index_walk_reads_expiries_in_either_protocol(
+    server: FixtureServer, protocol: int
+) -> None:
+    """The walk reads the earliest expiry itself (``ZRANGE ... WITHSCORES`` is a flat list in
+    RESP2, pairs in RESP3): expired entries are left out, a live key with a TTL is listed."""
+    with server.client() as client:
+        async with tenantkv.open_store(
+            server.url, tenant=new_tenant(), index=True, protocol=protocol
+        ) as store:
+            await store.set_many({f"k{i}": i for i in range(600)})
+            await store.set_many({f"gone{i}": i for i in range(300)}, ttl_ms=1)
+            await store.set("ttl", 1, ttl_ms=600_000)
+            await asyncio.sleep(0.01)
+            client.config_resetstat()
+            keys = await store.keys(count=100)
+            assert sorted(keys) == sorted([f"k{i}" for i in range(600)] + ["ttl"])
+            assert calls(client, "evalsha") >= 1  # the chunks with expired entries, re-read
+            assert await store.clear() == 601
