@@ -67,10 +67,8 @@ def test_migrate_through_a_pipe_prints_a_json_report_and_no_progress(
     assert json.loads(again.stdout)["moved"] == 0
 
 
-def test_migrate_in_a_terminal_shows_its_progress(server: FixtureServer) -> None:
-    tenant = new_tenant("buyer.example")
-    old = seed_old_layout(server, tenant, 20_000)
-    args = ["migrate", "--url", server.url, "-t", tenant, "--from", old, "--count", "500"]
+def run_in_terminal(args: list[str]) -> tuple[str, str]:
+    """Run the CLI with stderr on a pseudo-terminal: what the terminal showed, and stdout."""
     primary, secondary = pty.openpty()
     proc = subprocess.Popen(
         [sys.executable, "-c", "from tenantkv.cli.app import main; main()", *args],
@@ -99,10 +97,43 @@ def test_migrate_in_a_terminal_shows_its_progress(server: FixtureServer) -> None
         os.close(primary)
         if proc.poll() is None:
             proc.kill()
-    text = shown.decode("utf-8", "replace")
-    assert "migrate" in text
-    assert "keys/s" in text
-    assert "moved: 40000" in out.decode()
+    return shown.decode("utf-8", "replace"), out.decode()
+
+
+def test_migrate_in_a_terminal_shows_its_progress(server: FixtureServer) -> None:
+    tenant = new_tenant("buyer.example")
+    old = seed_old_layout(server, tenant, 20_000)
+    args = ["migrate", "--url", server.url, "-t", tenant, "--from", old, "--count", "500"]
+    shown, out = run_in_terminal(args)
+    assert "migrate" in shown
+    assert "keys/s" in shown
+    assert "moved: 40000" in out
+
+
+def test_reindex_verify_and_clear_in_a_terminal_show_their_progress(
+    server: FixtureServer,
+) -> None:
+    tenant = new_tenant()
+    with redis.Redis(host=server.host, port=server.port) as raw:
+        pipe = raw.pipeline(transaction=False)
+        for i in range(20_000):
+            pipe.set(f"tkv:{{{tenant}}}:k{i}", json.dumps(i))
+        pipe.execute()
+    base = ["--url", server.url + "?index=1", "-t", tenant, "--count", "500"]
+    shown, out = run_in_terminal(["reindex", *base])
+    assert "reindex" in shown
+    assert "keys/s" in shown
+    assert "missing_count: 20000" in out
+    shown, out = run_in_terminal(["verify-index", *base])
+    assert "verify-index" in shown
+    assert "keys/s" in shown
+    assert "missing_count: 0" in out
+    assert "stale_count: 0" in out
+    shown, out = run_in_terminal(["clear", *base, "--yes"])
+    # The indexed count is the total: a bar that ends full.
+    assert "clear" in shown
+    assert "20000/20000" in shown.replace(",", "")
+    assert "deleted 20000 keys" in out
 
 
 def test_inspect_shows_one_key(server: FixtureServer) -> None:

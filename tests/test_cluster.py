@@ -10,6 +10,7 @@ topology tests are ``matrix`` tests: they run on every server kind of
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import zlib
 from collections.abc import AsyncIterator, Iterator
@@ -27,6 +28,7 @@ from tenantkv.backends.redis.topology import (
     slot_of,
 )
 from tenantkv.glob import compile_glob
+from tenantkv.pacing import Pace
 from tenantkv.urls import split_url
 
 from .conftest import SERVER_ARGS, new_tenant
@@ -315,15 +317,15 @@ async def test_keys_spread_over_every_primary_are_all_enumerated(
         every = {f"{prefix}:{{{t}}}:{k}" for t, keys in expected.items() for k in keys}
         for count in (1, 1000):
             found_all: set[str] = set()
-            async for page in backend.scan(f"{prefix}:*", count):
-                found_all.update(page)
+            async for page in backend.scan(f"{prefix}:*", Pace(count=count)):
+                found_all.update(key.decode() for key in page)
             assert found_all == every
         assert all(scan_calls(node) > before[node.port] for node in primaries)
         # clear() and count_keys() of every tenant, whichever node holds it.
         for tenant, store in stores.items():
             assert await store.clear(count=7) == len(expected[tenant])
             assert await store.count_keys() == 0
-        empty = [key async for page in backend.scan(f"{prefix}:*", 1000) for key in page]
+        empty = [key async for page in backend.scan(f"{prefix}:*", Pace()) for key in page]
         assert empty == []
     finally:
         for store in stores.values():
@@ -344,6 +346,25 @@ async def test_pinned_tenant_is_scanned_on_its_slot_owner_only(
         after = {node.port: scan_calls(node) for node in primaries}
     assert after[owner.port] > before[owner.port]
     assert all(after[n.port] == before[n.port] for n in primaries if n is not owner)
+
+
+async def test_each_node_walk_is_one_request_ahead(redis_cluster: FixtureCluster) -> None:
+    """A sharded tenant is walked on every primary at once; each node's next SCAN reaches it
+    while pages wait to be handed on, and nothing more is sent while the consumer pauses."""
+    async with tenantkv.open_store(redis_cluster.url, tenant=new_tenant(), shards=8) as store:
+        await seed(store, [f"k{i:05d}" for i in range(6000)])
+        primaries = redis_cluster.primaries()
+        before = {node.port: scan_calls(node) for node in primaries}
+        async with contextlib.aclosing(store.iter_keys(count=100)) as keys:
+            first = [await keys.__anext__()]
+            await asyncio.sleep(0.2)
+            paused = {node.port: scan_calls(node) - before[node.port] for node in primaries}
+            await asyncio.sleep(0.2)
+            assert paused == {node.port: scan_calls(node) - before[node.port] for node in primaries}
+            assert all(calls >= 2 for calls in paused.values()), paused
+            found = first + [key async for key in keys]
+        assert len(found) == len(set(found)) == 6000
+        assert await store.clear() == 6000
 
 
 async def test_get_many_set_many_unlink_group_keys_by_slot(redis_cluster: FixtureCluster) -> None:
@@ -658,6 +679,26 @@ async def test_enumeration_during_an_unfinished_migration_raises(
         move_remaining_keys(slot, source, target)
         finish_migration(version_cluster, slot, target)
         assert sorted(await store.keys()) == sorted(keys)
+
+
+async def test_slot_migration_during_an_index_walk(version_cluster: FixtureCluster) -> None:
+    """An index walk reads on a connection of its own to the slot's owner; when the slot
+    moves (ASK, then MOVED), the walk goes on through the cluster client, complete."""
+    primaries = version_cluster.primaries()
+    source, target = primaries[1], primaries[2]
+    tenant = tenant_on(version_cluster, source)
+    slot = slot_of("{" + tenant + "}")
+    keys = {f"txn:{i:05d}" for i in range(TENANT_KEYS)}
+    async with tenantkv.open_store(version_cluster.url, tenant=tenant, index=True) as store:
+        await seed(store, sorted(keys))
+        walk = PausedEnumeration(store, count=100)
+        await walk.take(500)
+        migrate_slot(version_cluster, slot, source, target, finish=True)
+        await walk.rest()
+        assert len(walk.found) == len(set(walk.found))
+        assert set(walk.found) == keys
+        assert await store.clear() == TENANT_KEYS
+        assert await store.keys() == []
 
 
 def test_every_slot_is_covered_by_the_session_cluster(redis_cluster: FixtureCluster) -> None:

@@ -345,6 +345,41 @@ async def test_clear_deletes_every_key_of_the_tenant(store: TenantStore) -> None
     assert await store.clear() == 0
 
 
+async def test_clear_reports_its_progress_batch_by_batch(store: TenantStore) -> None:
+    await store.set_many({f"k{i}": i for i in range(3000)})
+    seen: list[tenantkv.Progress] = []
+    assert await store.clear(count=200, progress=seen.append) == 3000
+    assert len(seen) >= 10  # batch by batch, not once at the end
+    assert {p.operation for p in seen} == {"clear"}
+    done = [p.done for p in seen]
+    assert done == sorted(done)
+    assert done[-1] == 3000
+    elapsed = [p.elapsed_s for p in seen]
+    assert elapsed == sorted(elapsed)
+    # The index knows its count cheaply; a SCAN does not know what it will find.
+    expected_total = 3000 if store.strategy == "index" else None
+    assert {p.total for p in seen} == {expected_total}
+
+
+class StopClearing(Exception):
+    """What a progress callback raises to stop the operation."""
+
+
+async def test_a_progress_callback_that_raises_stops_the_clear(store: TenantStore) -> None:
+    await store.set_many({f"k{i}": i for i in range(3000)})
+
+    def stop(progress: tenantkv.Progress) -> None:
+        raise StopClearing(progress.done)
+
+    with pytest.raises(StopClearing):
+        await store.clear(count=100, progress=stop)
+    # What was deleted stays deleted; the next clear finishes the job.
+    assert 0 < await store.clear() < 3000
+    assert await store.keys() == []
+    with pytest.raises(tenantkv.InvalidArgumentTypeError, match="progress"):
+        await store.clear(progress="not callable")  # type: ignore[arg-type]
+
+
 async def test_stats_counts_keys(store: TenantStore) -> None:
     await store.set_many({"a": 1, "b": 2})
     await store.list_push("c", 1)

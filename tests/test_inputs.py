@@ -431,3 +431,32 @@ def test_parse_url_errors_hide_the_password() -> None:
         parse_url("mongodb://u:s3cretpw@h/0")
     assert "s3cretpw" not in str(info.value)
     assert "redis+cluster://" in str(info.value)  # names the schemes it knows
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ({}, (None, 1.0)),
+        ({"count": 50, "budget_ms": 0.25}, (50, 0.25)),
+        ({"budget_ms": 3}, (None, 3.0)),
+    ],
+)
+def test_count_and_time_budget_options(given: dict[str, Any], expected: tuple[Any, float]) -> None:
+    options = parse_url("memory://", **given).options
+    assert (options.count, options.budget_ms) == expected
+    query = "&".join(f"{name}={value}" for name, value in given.items())
+    assert parse_url(f"memory://?{query}").options == options
+
+
+@pytest.mark.parametrize(
+    "budget", [0, -1, "0", "fast", float("nan"), float("inf"), True, 60_001, [1]], ids=repr
+)
+async def test_a_bad_time_budget_is_refused_naming_the_option(budget: Any) -> None:
+    with pytest.raises(tenantkv.InvalidURLError, match="budget_ms"):
+        parse_url("memory://", budget_ms=budget)
+    if isinstance(budget, str):
+        with pytest.raises(tenantkv.InvalidURLError, match="budget_ms"):
+            parse_url(f"memory://?budget_ms={budget}")
+    async with tenantkv.open_client("memory://") as client:
+        with pytest.raises(tenantkv.InvalidValueError, match="budget_ms"):
+            await client.store("t", budget_ms=budget)

@@ -12,8 +12,11 @@ The client owns the backend: its connection pool (bounded by redis-py's
 number of tenants. A store it makes holds no connection of its own, so
 making one costs no server call after the first for its tenant (what the
 first call learns, whether the tenant has a key index and whether the server
-can keep one, is remembered). Closing the client closes every store it made;
-closing such a store ends only its own subscriptions.
+can keep one, is remembered). What the backend learns of the server's cost
+per key (which sizes every enumeration command, :mod:`tenantkv.pacing`) is
+shared by all its stores, whatever their ``budget_ms``. Closing the client
+closes every store it made; closing such a store ends only its own
+subscriptions.
 
 :func:`tenantkv.open_store` is the one-tenant shorthand: a client with one
 store, closed with it.
@@ -32,7 +35,14 @@ from .index.protocols import KeyWriter
 from .namespace import Namespace
 from .store import TenantStore
 from .urls import StoreOptions, StoreURL
-from .validation import check_bool_option, check_count, check_prefix, check_shards, check_tenant
+from .validation import (
+    check_bool_option,
+    check_budget_ms,
+    check_count,
+    check_prefix,
+    check_shards,
+    check_tenant,
+)
 
 __all__ = ["TenantClient"]
 
@@ -81,6 +91,7 @@ class TenantClient:
         shards: int | None = None,
         prefix: str | None = None,
         count: int | None = None,
+        budget_ms: float | None = None,
     ) -> TenantStore:
         """The store of ``tenant`` on this client's connections.
 
@@ -101,9 +112,10 @@ class TenantClient:
             defaults.shards if shards is None else check_shards(shards),
         )
         per_call = defaults.count if count is None else check_count(count)
+        budget = defaults.budget_ms if budget_ms is None else check_budget_ms(budget_ms)
         indexed = defaults.index if index is None else check_bool_option(index, "index")
         if indexed:
-            attached = await attach_index(self._backend, namespace)
+            attached = await attach_index(self._backend, namespace, budget_ms=budget)
             # A store without the index of this tenant, made later, writes through it.
             self._plain_writers[_key(namespace)] = _done(attached.writer)
             store = TenantStore(
@@ -115,7 +127,7 @@ class TenantClient:
             )
         else:
             writer = await self._plain_writer(namespace)
-            enumerator = ScanEnumerator(self._backend, namespace)
+            enumerator = ScanEnumerator(self._backend, namespace, budget_ms=budget)
             store = TenantStore(self._backend, namespace, enumerator, count=per_call, writer=writer)
         self._stores.add(store)
         return store

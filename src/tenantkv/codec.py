@@ -12,7 +12,7 @@ from typing import Any
 
 from .errors import DecodeError, InvalidValueError
 
-__all__ = ["KEY_ENCODING", "decode", "decode_key", "encode", "encode_key"]
+__all__ = ["KEY_ENCODING", "decode", "decode_key", "decode_keys", "encode", "encode_key"]
 
 #: How a key (a str) becomes the bytes Redis stores, and back.
 KEY_ENCODING = ("utf-8", "surrogateescape")
@@ -52,3 +52,18 @@ def encode_key(key: str) -> bytes:
 def decode_key(raw: bytes | str) -> str:
     """The str of a key (or channel) as Redis returned it."""
     return raw if isinstance(raw, str) else raw.decode(*KEY_ENCODING)
+
+
+def decode_keys(raw: list[bytes], cut: int = 0) -> list[str]:
+    """The str of each key of a page as the server returned it, without its first ``cut`` bytes.
+
+    One pass over the page: strict UTF-8 (the common case, and Python's
+    fastest decode call), and only for a page holding bytes that are not
+    UTF-8, the page again with :data:`KEY_ENCODING`'s surrogate escapes; both
+    give the same str for UTF-8. ``cut`` must fall on a character boundary
+    (tenantkv's namespace prefixes are ASCII).
+    """
+    try:
+        return [key[cut:].decode() for key in raw]
+    except UnicodeDecodeError:
+        return [key[cut:].decode("utf-8", "surrogateescape") for key in raw]

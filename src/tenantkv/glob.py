@@ -23,7 +23,7 @@ from collections.abc import Callable
 from functools import lru_cache
 from typing import Literal
 
-__all__ = ["PatternShape", "compile_glob", "escape_glob", "literal_prefix"]
+__all__ = ["PatternShape", "compile_glob", "compile_glob_bytes", "escape_glob", "literal_prefix"]
 
 PatternShape = Literal["exact", "prefix", "glob"]
 
@@ -141,6 +141,16 @@ def compile_glob(pattern: str) -> Callable[[str], bool]:
 
     def matches(key: str) -> bool:
         return regex.match(key.encode("utf-8", "surrogateescape")) is not None
+
+    return matches
+
+
+def compile_glob_bytes(pattern: str) -> Callable[[bytes], bool]:
+    """:func:`compile_glob` for keys given as the bytes the server holds."""
+    regex = _translate(pattern.encode("utf-8", "surrogateescape"))
+
+    def matches(key: bytes) -> bool:
+        return regex.match(key) is not None
 
     return matches
 

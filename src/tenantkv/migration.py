@@ -46,6 +46,7 @@ steps 1 and 3 run per old slot, step 2 on the tenant's slot (the commands:
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -53,10 +54,12 @@ from typing import TYPE_CHECKING, ClassVar
 
 from . import codec
 from .backends.base import MigratingBackend, MoveIn, OldKey
+from .codec import decode_keys
 from .errors import DecodeError, InvalidValueError
 from .glob import escape_glob
 from .namespace import Namespace
-from .progress import Progress
+from .pacing import Pace
+from .progress import Progress, ProgressMeter
 from .validation import check_key
 
 if TYPE_CHECKING:
@@ -168,7 +171,7 @@ async def migrate(
     *,
     copy: bool,
     dry_run: bool,
-    count: int,
+    count: int | None,
     max_list_items: int,
     max_reported: int,
     progress: Callable[[Progress], None] | None,
@@ -186,6 +189,7 @@ async def migrate(
             f"{namespace.key_prefix!r}: there is nothing to move"
         )
     started = time.perf_counter()
+    meter = ProgressMeter("migrate_from", progress)
     report = MigrationReport(store.tenant, old_prefix, dry_run=dry_run, copy=copy)
     tally = _Report(report, max_reported)
     writer = store._writer
@@ -267,22 +271,20 @@ async def migrate(
             else:
                 retry.add(old.key)  # written again meanwhile: another pass
 
-    async for page in backend.scan(escape_glob(old_prefix) + "*", count):
-        fresh = [key for key in dict.fromkeys(page) if key not in seen]
-        if not fresh:
-            continue
-        seen.update(fresh)
-        report.scanned += len(fresh)
-        await handle(fresh)
-        if progress is not None:
-            elapsed = time.perf_counter() - started
-            progress(Progress("migrate_from", report.scanned, None, elapsed, moved=report.moved))
+    pages = backend.scan(escape_glob(old_prefix) + "*", Pace(store.budget_ms, count))
+    async with contextlib.aclosing(pages):
+        async for page in pages:
+            fresh = [key for key in dict.fromkeys(decode_keys(page)) if key not in seen]
+            if not fresh:
+                continue
+            seen.update(fresh)
+            report.scanned += len(fresh)
+            await handle(fresh)
+            meter.add(len(fresh), moved=report.moved - meter.moved)
     for _ in range(MAX_PASSES):
         if not retry:
             break
-        keys = sorted(retry)
-        for first in range(0, len(keys), count):
-            await handle(keys[first : first + count])
+        await handle(sorted(retry))  # (handle goes READ_BATCH keys at a time)
     for key in retry:
         tally.name("changed", key)
     report.duration_s = time.perf_counter() - started

@@ -10,7 +10,14 @@ the option, however it was given (:mod:`tenantkv.validation`).
 option     default           meaning
 ========== ================= ===================================================
 prefix     ``tkv``           app prefix in front of every tenant namespace
-count      ``1000``          keys visited per enumeration command (SCAN COUNT)
+count      none              most keys one enumeration command visits (SCAN
+                             COUNT, index chunk, a clear's page); without it
+                             the time budget alone sizes each command
+budget_ms  ``1``             target server time of each enumeration or clear
+                             command, in ms (a number > 0, ``0.5`` too): the
+                             COUNT is adapted to what the server reports per
+                             key, aiming the mean at half of it so that 99 %
+                             stay under it (tenantkv.pacing)
 index      ``false``         keep a per-tenant key index (``1``/``true``/``yes``/``on``
                              or ``0``/``false``/``no``/``off`` in a URL): listing
                              and counting cost what the tenant holds, not the
@@ -36,10 +43,12 @@ from .backends.memory import MemoryBackend
 from .backends.redis import RedisBackend, RedisClusterBackend
 from .client import TenantClient
 from .namespace import DEFAULT_PREFIX
+from .pacing import DEFAULT_BUDGET_MS
 from .store import TenantStore
-from .urls import DEFAULT_COUNT, STORE_OPTIONS, BackendKind, StoreOptions, StoreURL, split_url
+from .urls import STORE_OPTIONS, BackendKind, StoreOptions, StoreURL, split_url
 from .validation import (
     check_bool_option,
+    check_budget_ms,
     check_count,
     check_prefix,
     check_shards,
@@ -77,7 +86,12 @@ BACKENDS: dict[BackendKind, BackendClass] = {
 def _store_options(given: dict[str, Any]) -> StoreOptions:
     return StoreOptions(
         prefix=check_prefix(given.get("prefix", DEFAULT_PREFIX)),
-        count=store_option("count", given.get("count", DEFAULT_COUNT), check_count),
+        count=None
+        if given.get("count") is None
+        else store_option("count", given["count"], check_count),
+        budget_ms=store_option(
+            "budget_ms", given.get("budget_ms", DEFAULT_BUDGET_MS), check_budget_ms, integer=False
+        ),
         index=store_option(
             "index",
             given.get("index", False),
@@ -159,8 +173,8 @@ def open_client(url: str | StoreURL = DEFAULT_URL, **options: Any) -> ClientOpen
     ``async with open_client("redis://localhost:6379/0") as client:`` then
     ``store = await client.store("shop-1")``; or ``client = await open_client(...)``
     and later ``await client.aclose()``. URL and options are those of
-    :func:`open_store`; its store options (``prefix``, ``count``, ``index``,
-    ``shards``) become the defaults of :meth:`~tenantkv.TenantClient.store`.
+    :func:`open_store`; its store options (``prefix``, ``count``, ``budget_ms``,
+    ``index``, ``shards``) become the defaults of :meth:`~tenantkv.TenantClient.store`.
     See :mod:`tenantkv.client`. Raises
     :class:`~tenantkv.errors.InvalidURLError`, or
     :class:`~tenantkv.errors.BackendUnavailableError` when the server does not

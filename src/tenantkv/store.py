@@ -11,7 +11,7 @@ backend's index, which changes data and index together.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,10 +24,10 @@ from .index.enumerator import DEFAULT_MAX_REPORTED, IndexEnumerator, IndexReport
 from .index.protocols import KeyWriter
 from .migration import DEFAULT_MAX_LIST_ITEMS, MigrationReport
 from .namespace import Namespace
-from .progress import ProgressCallback
-from .urls import DEFAULT_COUNT
+from .progress import ProgressCallback, ProgressMeter
 from .validation import (
     check_bool_option,
+    check_callback,
     check_count,
     check_key,
     check_key_list,
@@ -90,14 +90,14 @@ class TenantStore:
         namespace: Namespace,
         enumerator: KeyEnumerator,
         *,
-        count: int = DEFAULT_COUNT,
+        count: int | None = None,
         writer: KeyWriter | None = None,
     ) -> None:
         self._backend = backend
         self._namespace = namespace
         self._enumerator = enumerator
         self._writer: KeyWriter = backend if writer is None else writer
-        self._count = check_count(count)
+        self._count = None if count is None else check_count(count)
         self._closed = False
         self._subscriptions: set[TenantSubscription] = set()
         self._on_close: list[Callable[[], Awaitable[None]]] = []
@@ -127,13 +127,19 @@ class TenantStore:
         return self._backend.url
 
     @property
+    def budget_ms(self) -> float:
+        """Target server time of each enumeration or clear command, in ms."""
+        return self._enumerator.budget_ms
+
+    @property
     def strategy(self) -> str:
         """How the store lists, counts and clears: ``"scan"`` or ``"index"``."""
         return self._enumerator.strategy
 
     @property
-    def count(self) -> int:
-        """The default COUNT for enumeration commands."""
+    def count(self) -> int | None:
+        """Most keys one enumeration command visits when a call gives no ``count``
+        (``None``: the time budget alone decides)."""
         return self._count
 
     def _check_open(self) -> None:
@@ -321,33 +327,39 @@ class TenantStore:
         return TenantSubscription(self._backend.subscribe(physical), channel, self._subscriptions)
 
     # -- enumeration ------------------------------------------------------
-    def _pattern_and_count(self, pattern: object, count: object) -> tuple[str, int]:
+    def _pattern_and_count(self, pattern: object, count: object) -> tuple[str, int | None]:
         self._check_open()
-        return check_key(pattern, "pattern"), self._count if count is None else check_count(count)
+        return check_key(pattern, "pattern"), self._per_call(count)
 
     async def iter_keys(
         self, pattern: str = "*", *, count: int | None = None
-    ) -> AsyncIterator[str]:
+    ) -> AsyncGenerator[str, None]:
         """Stream the tenant's keys matching the Redis glob ``pattern``, each once.
 
-        ``count`` (default: the store's) bounds how many keys each server
-        command visits. Escape glob characters with
-        :func:`tenantkv.escape_glob` to match them literally.
+        Each server command stays within the store's time budget
+        (``budget_ms``) and visits at most ``count`` keys (default: the
+        store's ``count``, if it was given one). Escape glob characters with
+        :func:`tenantkv.escape_glob` to match them literally. Leaving the loop
+        early closes the walk when this iterator is closed (at once with
+        ``contextlib.aclosing``, else when it is collected).
         """
         checked, per_call = self._pattern_and_count(pattern, count)
         with self._operation("iter_keys", streaming=True) as record:
-            batches = self._enumerator.batches(checked, per_call)
-            async for batch in telemetry.instrumented(batches, record):
-                for key in batch:
-                    yield key
+            batches = telemetry.instrumented(self._enumerator.batches(checked, per_call), record)
+            async with contextlib.aclosing(batches):
+                async for batch in batches:
+                    for key in batch:
+                        yield key
 
     async def keys(self, pattern: str = "*", *, count: int | None = None) -> list[str]:
         """All matching keys as a list (use :meth:`iter_keys` for large tenants)."""
         checked, per_call = self._pattern_and_count(pattern, count)
         out: list[str] = []
         with self._operation("keys") as record:
-            async for batch in self._enumerator.batches(checked, per_call):
-                out.extend(batch)
+            batches = self._enumerator.batches(checked, per_call)
+            async with contextlib.aclosing(batches):
+                async for batch in batches:
+                    out.extend(batch)
             record.keys = len(out)
         return out
 
@@ -358,16 +370,22 @@ class TenantStore:
             record.keys = await self._enumerator.count(checked, per_call)
         return record.keys
 
-    async def clear(self, *, count: int | None = None) -> int:
-        """Delete every key of the tenant, in batches of about ``count``; how many were deleted.
+    async def clear(
+        self, *, count: int | None = None, progress: ProgressCallback | None = None
+    ) -> int:
+        """Delete every key of the tenant, in batches (each command within the time budget, at
+        most ``count`` keys); how many were deleted.
 
         With the key index, "every key" is what the index lists (as for
         :meth:`keys`): run :meth:`reindex` first to include keys written
-        behind the store's back.
+        behind the store's back. ``progress`` is called after each batch
+        (:class:`~tenantkv.Progress`; with the index, its ``total`` is the
+        indexed count).
         """
         _, per_call = self._pattern_and_count("*", count)
+        meter = ProgressMeter("clear", check_callback(progress, "progress"))
         with self._operation("clear") as record:
-            record.keys = await self._enumerator.clear(per_call)
+            record.keys = await self._enumerator.clear(per_call, meter)
             # The ledger of a migration into this tenant describes keys now gone.
             await self._backend.unlink(migration.ledgers(self._namespace))
         return record.keys
@@ -394,7 +412,11 @@ class TenantStore:
         return self._enumerator
 
     async def reindex(
-        self, *, count: int | None = None, max_reported: int = DEFAULT_MAX_REPORTED
+        self,
+        *,
+        count: int | None = None,
+        max_reported: int = DEFAULT_MAX_REPORTED,
+        progress: ProgressCallback | None = None,
     ) -> IndexReport:
         """Make the tenant's key index match its data; the drift found (and fixed).
 
@@ -403,16 +425,24 @@ class TenantStore:
         Never blocks the server: a SCAN of the namespace and a walk of the
         index, ``count`` keys per call, each page checked and repaired in one
         call. Raises :class:`~tenantkv.errors.IndexNotEnabledError` on a store
-        without the index.
+        without the index. ``progress`` is called after each page checked
+        (its ``done`` counts data keys scanned, then index entries walked).
         """
         enumerator = self._index()
+        meter = ProgressMeter("reindex", check_callback(progress, "progress"))
         with self._operation("reindex") as record:
-            report = await enumerator.reindex(self._per_call(count), check_count(max_reported))
+            report = await enumerator.reindex(
+                self._per_call(count), check_count(max_reported), meter
+            )
             record.keys = report.scanned_keys
         return report
 
     async def verify_index(
-        self, *, count: int | None = None, max_reported: int = DEFAULT_MAX_REPORTED
+        self,
+        *,
+        count: int | None = None,
+        max_reported: int = DEFAULT_MAX_REPORTED,
+        progress: ProgressCallback | None = None,
     ) -> IndexReport:
         """Compare the key index with a SCAN of the tenant's data; repairs nothing.
 
@@ -421,10 +451,14 @@ class TenantStore:
         The report counts data keys without entries, entries without data and
         expiry mismatches, naming up to ``max_reported`` keys of each. Raises
         :class:`~tenantkv.errors.IndexNotEnabledError` on a store without the index.
+        ``progress``: as for :meth:`reindex`.
         """
         enumerator = self._index()
+        meter = ProgressMeter("verify_index", check_callback(progress, "progress"))
         with self._operation("verify_index") as record:
-            report = await enumerator.verify(self._per_call(count), check_count(max_reported))
+            report = await enumerator.verify(
+                self._per_call(count), check_count(max_reported), meter
+            )
             record.keys = report.scanned_keys
         return report
 
@@ -473,12 +507,12 @@ class TenantStore:
                 count=self._per_call(count),
                 max_list_items=check_count(max_list_items, "max_list_items"),
                 max_reported=check_count(max_reported, "max_reported"),
-                progress=progress,
+                progress=check_callback(progress, "progress"),
             )
             record.keys = report.moved
         return report
 
-    def _per_call(self, count: object) -> int:
+    def _per_call(self, count: object) -> int | None:
         return self._count if count is None else check_count(count)
 
 

@@ -24,11 +24,11 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-__all__ = ["Operation", "count_server_call", "instrumented", "operation"]
+__all__ = ["Operation", "count_server_call", "instrumented", "not_counted", "operation"]
 
 T = TypeVar("T")
 
@@ -72,6 +72,16 @@ def count_server_call() -> None:
     record = _current.get()
     if record is not None:
         record.server_calls += 1
+
+
+@contextlib.contextmanager
+def not_counted() -> Iterator[None]:
+    """Commands sent inside are not counted (their replies are, one per command)."""
+    token = _current.set(None)
+    try:
+        yield
+    finally:
+        _current.reset(token)
 
 
 @contextlib.contextmanager
@@ -130,21 +140,22 @@ def _ended(span: Any) -> Iterator[Any]:
 
 
 async def instrumented(
-    batches: AsyncIterator[list[T]], record: Operation
-) -> AsyncIterator[list[T]]:
-    """``batches``, with the operation ``record`` current only while a batch is fetched.
+    batches: AsyncGenerator[list[T], None], record: Operation
+) -> AsyncGenerator[list[T], None]:
+    """``batches``, with the operation ``record`` current only while a batch is fetched
+    (and ``batches`` closed when this generator is).
 
     For async generators: a consumer's own awaits between two batches must
     not be counted as the operation's server calls.
     """
-    iterator = batches.__aiter__()
-    while True:
-        token = _current.set(record)
-        try:
-            batch = await iterator.__anext__()
-        except StopAsyncIteration:
-            return
-        finally:
-            _current.reset(token)
-        record.keys += len(batch)
-        yield batch
+    async with contextlib.aclosing(batches):
+        while True:
+            token = _current.set(record)
+            try:
+                batch = await batches.__anext__()
+            except StopAsyncIteration:
+                return
+            finally:
+                _current.reset(token)
+            record.keys += len(batch)
+            yield batch

@@ -30,6 +30,7 @@ from redis.asyncio.connection import parse_url as redis_py_parse_url
 
 from .errors import InvalidURLError
 from .namespace import DEFAULT_PREFIX
+from .pacing import DEFAULT_BUDGET_MS
 
 __all__ = [
     "DEFAULT_COUNT",
@@ -83,11 +84,11 @@ SCHEMES: Mapping[str, Scheme] = MappingProxyType(
 _BACKEND_ONLY_OPTIONS = frozenset({"topology_wait_ms"})
 
 #: tenantkv's own options of a store, which a URL's query may carry.
-STORE_OPTIONS = ("prefix", "count", "index", "shards")
+STORE_OPTIONS = ("prefix", "count", "budget_ms", "index", "shards")
 
-#: Default SCAN COUNT (and index chunk size). At 1,000,000 keys COUNT 1000
-#: lists as fast as KEYS within ~20 % while every server call stays under
-#: ~1 ms; COUNT 10000 makes single calls of ~5 ms, COUNT 100 is 2.5x slower.
+#: Keys per call of the bounded reads that have no time budget of their own (the slices of
+#: ``list_get_all``). Enumeration commands are sized by the time budget instead
+#: (``budget_ms``, :mod:`tenantkv.pacing`), at most the ``count`` given.
 DEFAULT_COUNT = 1000
 
 
@@ -97,8 +98,11 @@ class StoreOptions:
 
     #: App prefix in front of every tenant namespace.
     prefix: str = DEFAULT_PREFIX
-    #: Keys visited per enumeration command (SCAN COUNT, index chunk).
-    count: int = DEFAULT_COUNT
+    #: Most keys one enumeration command visits (SCAN COUNT, index chunk); ``None``: as many
+    #: as the time budget allows.
+    count: int | None = None
+    #: Target server time of one enumeration or clear command, in ms (:mod:`tenantkv.pacing`).
+    budget_ms: float = DEFAULT_BUDGET_MS
     #: Keep and read a per-tenant key index.
     index: bool = False
     #: Hash-tagged shards each tenant is spread over.
@@ -201,7 +205,8 @@ class StoreURL:
     url: str
     #: ``url`` with any password replaced, safe for messages and logs.
     redacted: str
-    #: tenantkv's own options found in the query (``prefix``, ``count``, ``index``, ``shards``).
+    #: tenantkv's own options found in the query (``prefix``, ``count``, ``budget_ms``,
+    #: ``index``, ``shards``).
     store_options: dict[str, str]
     #: Every other query parameter, as given (the backend's).
     backend_query: dict[str, str]

@@ -7,7 +7,7 @@ writes nothing. Two kinds of input, two kinds of error:
 - **Arguments of a call** (a key, a TTL, a ``count``, a list index) raise the
   input error that names what is wrong with them: :class:`InvalidKeyError`,
   :class:`InvalidKeyTypeError`, :class:`InvalidValueError`.
-- **Options of a store** (``count``, ``index``, ``shards`` and the backend's
+- **Options of a store** (``count``, ``budget_ms``, ``index``, ``shards`` and the backend's
   options, whether given as a URL query parameter or as a keyword of
   ``open_store``) raise :class:`InvalidURLError` naming the option, when the
   store opens (:func:`store_option`).
@@ -21,6 +21,7 @@ Every function returns the value it accepted, so a caller writes
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
@@ -36,12 +37,15 @@ from .errors import (
 )
 
 __all__ = [
+    "MAX_BUDGET_MS",
     "MAX_COUNT",
     "MAX_SHARDS",
     "MAX_TTL_MS",
     "PREFIX_ALPHABET",
     "TENANT_ALPHABET",
     "check_bool_option",
+    "check_budget_ms",
+    "check_callback",
     "check_count",
     "check_key",
     "check_key_list",
@@ -70,6 +74,8 @@ MAX_TTL_MS = 2**48
 MAX_COUNT = 1_000_000
 #: Most shards one tenant can have (shard numbers are two digits).
 MAX_SHARDS = 100
+#: Largest time budget per enumeration command, in ms (a minute: a budget is meant to be small).
+MAX_BUDGET_MS = 60_000
 
 
 # -- the namespace ----------------------------------------------------------------
@@ -124,6 +130,14 @@ def check_mapping(items: object, what: str) -> Mapping[Any, Any]:
     return items
 
 
+def check_callback(callback: object, what: str) -> Callable[..., Any] | None:
+    """``callback`` if it is ``None`` or callable."""
+    if callback is None or callable(callback):
+        return callback
+    kind = type(callback).__name__
+    raise InvalidArgumentTypeError(f"{what} takes a callable or None, not {kind}")
+
+
 def check_key_list(keys: object, what: str) -> list[str]:
     """``keys`` (an iterable of keys, not a lone str or bytes) as a list of checked keys."""
     if isinstance(keys, str | bytes | bytearray) or not isinstance(keys, Iterable):
@@ -155,6 +169,27 @@ def check_count(count: object, what: str = "count") -> int:
     if count > MAX_COUNT:
         raise InvalidValueError(f"{what} must be at most {MAX_COUNT:,}, not {count:,}")
     return count
+
+
+def check_budget_ms(budget_ms: object) -> float:
+    """A time budget per server command in ms: a finite number > 0 and at most
+    :data:`MAX_BUDGET_MS` (a URL's query may give it as text, ``0.5``)."""
+    value = budget_ms
+    if isinstance(value, str):
+        try:
+            value = float(value.strip())
+        except ValueError:
+            value = budget_ms
+    if (
+        not isinstance(value, int | float)
+        or isinstance(value, bool)
+        or not math.isfinite(value)
+        or not 0 < value <= MAX_BUDGET_MS
+    ):
+        raise InvalidValueError(
+            f"budget_ms must be a number of ms > 0 and at most {MAX_BUDGET_MS:,}, not {budget_ms!r}"
+        )
+    return float(value)
 
 
 def check_list_index(index: object, what: str) -> int:

@@ -9,11 +9,12 @@ de-duplication belong to :class:`tenantkv.store.TenantStore`, not here.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol, runtime_checkable
 
 from ..errors import StoreClosedError
+from ..pacing import Pace
 
 __all__ = [
     "Backend",
@@ -214,13 +215,22 @@ class Backend(Protocol):
         all of them, or, if one meets a key of the wrong type, none. One result per op."""
         ...
 
-    def scan(self, match: str, count: int) -> AsyncIterator[list[str]]:
+    def scan(self, match: str, pace: Pace) -> AsyncGenerator[list[bytes], None]:
         """Walk the keyspace with a cursor, yielding each page of keys matching ``match``.
 
-        Every key present for the whole walk is yielded at least once; a key
-        may repeat and a page may be empty. No single call may block the
-        server for longer than visiting about ``count`` keys.
+        Keys come as the server holds them (UTF-8 ``bytes``; the caller
+        decodes). Every key present for the whole walk is yielded at least
+        once; a key may repeat and a page may be empty. Each server call
+        visits as many keys as ``pace`` allows (its time budget, at most its
+        ``count``); the next call may already be on its way while a page is
+        handed on (at most one ahead). Stopping early (``aclose``, an error,
+        a cancellation) leaves nothing unread on a pooled connection.
         """
+        ...
+
+    def scan_unlink(self, match: str, pace: Pace) -> AsyncGenerator[int, None]:
+        """Delete every key a :meth:`scan` of ``match`` walks to, page by page; yield how many
+        each page deleted. Stopped early, it stops after the page in flight."""
         ...
 
     async def unlink(self, keys: Sequence[str]) -> int:

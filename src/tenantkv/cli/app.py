@@ -177,7 +177,8 @@ def clear_command(
             ):
                 raise CLIError("not confirmed; nothing was deleted")
         started = time.perf_counter()
-        deleted = run(ops.clear_tenant(target, count), insist=True)
+        with progress_display("clear") as display:
+            deleted = run(ops.clear_tenant(target, count, display), insist=True)
         if as_json:
             elapsed = round(time.perf_counter() - started, 3)
             _emit({"tenant": tenant, "deleted": deleted, "duration_s": elapsed}, as_json)
@@ -207,7 +208,8 @@ def reindex_command(
     """Rebuild the tenant's index from a SCAN of its keys, never blocking the server."""
     with reported_errors():
         target = _target(url, tenant, prefix, index=True)
-        report = run(ops.reindex(target, count), insist=True)
+        with progress_display("reindex") as display:
+            report = run(ops.reindex(target, count, display), insist=True)
         _emit(report, as_json)
         if not as_json:
             typer.echo(f"repaired {report.drift} inconsistencies")
@@ -224,7 +226,8 @@ def verify_index_command(
     """Compare the tenant's index with its keys; exit status 1 when they drifted apart."""
     with reported_errors():
         target = _target(url, tenant, prefix, index=True)
-        report = run(ops.verify_index(target, count), insist=True)
+        with progress_display("verify-index") as display:
+            report = run(ops.verify_index(target, count, display), insist=True)
         _emit(report, as_json)
         if report.drift:
             raise CLIError(

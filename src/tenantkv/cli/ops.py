@@ -107,10 +107,12 @@ async def count_for_clearing(target: StoreTarget, count: int | None) -> tuple[in
         return present, f"prefix {store.namespace.prefix!r} at {store.url}"
 
 
-async def clear_tenant(target: StoreTarget, count: int | None) -> int:
+async def clear_tenant(
+    target: StoreTarget, count: int | None, progress: Callable[[Progress], None] | None = None
+) -> int:
     """Delete every key of the tenant; how many were deleted."""
     async with await target.open() as store:
-        return await store.clear(count=count)
+        return await store.clear(count=count, progress=progress)
 
 
 async def migrate(
@@ -134,13 +136,17 @@ async def inspect(target: StoreTarget, key: str, items: int) -> KeyInfo:
         return await store.inspect(key, items=items)
 
 
-async def reindex(target: StoreTarget, count: int | None) -> IndexReport:
+async def reindex(
+    target: StoreTarget, count: int | None, progress: Callable[[Progress], None] | None = None
+) -> IndexReport:
     """Repair the tenant's index (the store must be opened with the index); the report."""
     async with await target.open() as store:
-        return await store.reindex(count=count)
+        return await store.reindex(count=count, progress=progress)
 
 
-async def verify_index(target: StoreTarget, count: int | None) -> IndexReport:
+async def verify_index(
+    target: StoreTarget, count: int | None, progress: Callable[[Progress], None] | None = None
+) -> IndexReport:
     """Compare the tenant's index with its keys, repairing nothing; the report."""
     async with await target.open() as store:
-        return await store.verify_index(count=count)
+        return await store.verify_index(count=count, progress=progress)

@@ -8,6 +8,7 @@ from ..backends.base import Backend
 from ..errors import InvalidURLError
 from ..fanout import gather_limited
 from ..namespace import Namespace
+from ..pacing import DEFAULT_BUDGET_MS
 from .enumerator import IndexEnumerator
 from .protocols import IndexingBackend, KeyIndex, KeyWriter, shard_index_keys
 from .sharded import ShardedKeyWriter
@@ -25,7 +26,9 @@ class TenantIndex:
     enumerator: IndexEnumerator
 
 
-async def attach_index(backend: Backend, namespace: Namespace) -> TenantIndex:
+async def attach_index(
+    backend: Backend, namespace: Namespace, *, budget_ms: float = DEFAULT_BUDGET_MS
+) -> TenantIndex:
     """The key index of ``namespace`` on ``backend``, its scripts checked and loaded.
 
     A sharded tenant has one index per shard, in that shard's slot; its
@@ -39,7 +42,8 @@ async def attach_index(backend: Backend, namespace: Namespace) -> TenantIndex:
     # Every shard's index lives on the same backend and runs the same
     # scripts: checking (and loading) them once is enough.
     await indexes[0].prepare()
-    return TenantIndex(_writer(indexes, namespace), IndexEnumerator(indexes, backend, namespace))
+    enumerator = IndexEnumerator(indexes, backend, namespace, budget_ms=budget_ms)
+    return TenantIndex(_writer(indexes, namespace), enumerator)
 
 
 def _writer(indexes: list[KeyIndex], namespace: Namespace) -> KeyWriter:

@@ -16,22 +16,30 @@ non-indexed store) are not seen until :meth:`IndexEnumerator.reindex`;
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+import contextlib
+from collections import deque
+from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 
 from ..backends.base import Backend
 from ..cancellation import CancellationCheck
+from ..codec import KEY_ENCODING, decode_keys, encode_key
 from ..errors import PermissionDeniedError
-from ..fanout import gather_limited
-from ..glob import compile_glob, literal_prefix
+from ..fanout import MAX_PARALLEL, gather_limited
+from ..glob import compile_glob_bytes, literal_prefix
 from ..namespace import Namespace
+from ..pacing import DEFAULT_BUDGET_MS, Pace
+from ..progress import ProgressMeter
 from .protocols import IndexStatus, KeyIndex
 
-__all__ = ["DEFAULT_MAX_REPORTED", "IndexEnumerator", "IndexReport"]
+__all__ = ["DEFAULT_MAX_REPORTED", "PRUNE_PER_MS", "IndexEnumerator", "IndexReport"]
 
 #: How many keys of each kind of drift an :class:`IndexReport` names at most.
 DEFAULT_MAX_REPORTED = 1000
+#: Expired entries one prune call removes per ms of the time budget, when no ``count`` is
+#: given: a pruned entry costs the server about 2 us (two ZREMs inside the script).
+PRUNE_PER_MS = 250
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,10 +92,19 @@ class _Tally:
         self.seen: set[str] = set()
 
     def add(
-        self, keys: Sequence[str], statuses: Sequence[IndexStatus], kinds: set[IndexStatus]
+        self,
+        keys: Sequence[bytes],
+        statuses: Sequence[IndexStatus],
+        kinds: set[IndexStatus],
+        cut: int = 0,
     ) -> None:
-        for key, status in zip(keys, statuses, strict=True):
-            if status not in kinds or key in self.seen:
+        """Count the drift of ``kinds`` among ``keys`` (bytes; the relative key starts at
+        ``cut``): only drifting keys are decoded."""
+        for raw, status in zip(keys, statuses, strict=True):
+            if status not in kinds:
+                continue
+            key = raw[cut:].decode(*KEY_ENCODING)
+            if key in self.seen:
                 continue
             self.seen.add(key)
             self.counts[status] += 1
@@ -123,9 +140,10 @@ class IndexEnumerator:
     used only by :meth:`reindex` and :meth:`verify`, which SCAN the namespace.
 
     With several shards every operation covers every shard: listing reads
-    the shards' indexes side by side, one chunk of ``count`` entries from
-    each shard per round (so at most one chunk per shard is held, and on a
-    cluster the shards' nodes are read concurrently); ``count_keys()`` and
+    up to :data:`~tenantkv.fanout.MAX_PARALLEL` shards' indexes side by side,
+    one chunk from each per round, each with its next chunk on its way (so
+    at most two chunks per open shard exist, and on a cluster the shards'
+    nodes are read concurrently); ``count_keys()`` and
     ``stats()`` add up one O(log N) count per shard; ``clear``, ``prune``,
     ``verify`` and ``reindex`` work on the shards concurrently (at most
     :data:`~tenantkv.fanout.MAX_PARALLEL` at a time). Keys come back in no
@@ -135,12 +153,25 @@ class IndexEnumerator:
 
     strategy = "index"
 
-    def __init__(self, indexes: Sequence[KeyIndex], backend: Backend, namespace: Namespace) -> None:
+    def __init__(
+        self,
+        indexes: Sequence[KeyIndex],
+        backend: Backend,
+        namespace: Namespace,
+        *,
+        budget_ms: float = DEFAULT_BUDGET_MS,
+    ) -> None:
         if len(indexes) != namespace.shards:
             raise ValueError(f"{namespace.shards} shards need as many indexes, not {len(indexes)}")
         self._indexes = tuple(indexes)
         self._backend = backend
         self._namespace = namespace
+        self._budget_ms = budget_ms
+
+    @property
+    def budget_ms(self) -> float:
+        """Target server time of each command, in ms."""
+        return self._budget_ms
 
     def __repr__(self) -> str:
         shown = self._indexes[0] if len(self._indexes) == 1 else f"{len(self._indexes)} shards"
@@ -151,45 +182,45 @@ class IndexEnumerator:
         """The tenant's index of each shard, by shard number."""
         return self._indexes
 
-    @staticmethod
-    async def _walk(index: KeyIndex, prefix: str, count: int) -> AsyncIterator[list[str]]:
-        """Every live entry of one shard's index starting with ``prefix``, ``count`` per call."""
-        after: str | None = None
-        cancelled = CancellationCheck()
-        while True:
-            cancelled()
-            chunk = await index.chunk(prefix, after, count)
-            if chunk.keys:
-                yield chunk.keys
-            if chunk.last is None:
-                return
-            after = chunk.last
+    def _pace(self, count: int | None) -> Pace:
+        return Pace(self._budget_ms, count)
 
-    async def _walk_shards(self, prefix: str, count: int) -> AsyncIterator[list[str]]:
-        """Every live entry of every shard starting with ``prefix``.
+    def _prune_size(self, count: int | None) -> int:
+        return count if count is not None else max(1, int(PRUNE_PER_MS * self._budget_ms))
 
-        Each round reads the next chunk of every shard not yet exhausted,
-        concurrently, and yields them: at most one chunk per shard is held.
+    async def _walk_shards(self, prefix: str, pace: Pace) -> AsyncGenerator[list[bytes], None]:
+        """Every live entry of every shard starting with ``prefix``, as member bytes.
+
+        One shard: its walk as it is. Several: up to
+        :data:`~tenantkv.fanout.MAX_PARALLEL` shard walks are open at a time
+        (each with its next chunk on its way); each round takes the next
+        chunk of every open walk, concurrently, and yields them, so at most a
+        chunk per open walk is held. A walk that ends makes room for the next
+        shard.
         """
-        resume: dict[int, str | None] = dict.fromkeys(range(len(self._indexes)))
+        if len(self._indexes) == 1:
+            async with contextlib.aclosing(self._indexes[0].walk(prefix, pace)) as only:
+                async for chunk in only:
+                    yield chunk
+            return
+        waiting = deque(self._indexes)
+        walks: list[AsyncGenerator[list[bytes], None]] = []
         cancelled = CancellationCheck()
-        while resume:
-            cancelled()
-            shards = list(resume)
-            chunks = await gather_limited(
-                partial(self._indexes[shard].chunk, prefix, resume[shard], count)
-                for shard in shards
-            )
-            for shard, chunk in zip(shards, chunks, strict=True):
-                if chunk.last is None:
-                    del resume[shard]
-                else:
-                    resume[shard] = chunk.last
-            for chunk in chunks:
-                if chunk.keys:
-                    yield chunk.keys
+        try:
+            while walks or waiting:
+                cancelled()
+                while waiting and len(walks) < MAX_PARALLEL:
+                    walks.append(waiting.popleft().walk(prefix, pace))
+                got = await gather_limited(partial(_next_chunk, walk) for walk in walks)
+                walks = [walk for walk, part in zip(walks, got, strict=True) if part is not None]
+                for part in got:
+                    if part:
+                        yield part
+        finally:
+            for walk in walks:
+                await walk.aclose()
 
-    async def batches(self, pattern: str, count: int) -> AsyncIterator[list[str]]:
+    async def batches(self, pattern: str, count: int | None) -> AsyncGenerator[list[str], None]:
         prefix, shape = literal_prefix(pattern)
         if shape == "exact":
             # The key itself is the first entry with its own name as prefix,
@@ -199,17 +230,19 @@ class IndexEnumerator:
             if chunk.keys == [prefix]:
                 yield chunk.keys
             return
-        matches = None if shape == "prefix" else compile_glob(pattern)
-        async for keys in self._walk_shards(prefix, count):
-            selected = keys if matches is None else [key for key in keys if matches(key)]
-            if selected:
-                yield selected
+        matches = None if shape == "prefix" else compile_glob_bytes(pattern)
+        async with contextlib.aclosing(self._walk_shards(prefix, self._pace(count))) as chunks:
+            async for members in chunks:
+                selected = members if matches is None else [m for m in members if matches(m)]
+                if selected:
+                    yield decode_keys(selected)
 
-    async def count(self, pattern: str, count: int) -> int:
+    async def count(self, pattern: str, count: int | None) -> int:
         if literal_prefix(pattern) == ("", "prefix"):
             # One O(log N) call per shard.
+            prune = self._prune_size(count)
             counts = await gather_limited(
-                partial(index.live_count, prune=count) for index in self._indexes
+                partial(index.live_count, prune=prune) for index in self._indexes
             )
             return sum(counts)
         total = 0
@@ -217,57 +250,82 @@ class IndexEnumerator:
             total += len(batch)
         return total
 
-    async def clear(self, count: int) -> int:
-        """Delete every key the index knows, ``count`` per server call.
+    async def clear(self, count: int | None, meter: ProgressMeter | None = None) -> int:
+        """Delete every key the index knows, no server call over the time budget.
 
         Keys written behind the store's back are not in the index and stay
         (as they stay invisible to ``keys``); :meth:`reindex` first adopts them.
+        Each shard's index is cleared by its backend
+        (:meth:`~tenantkv.index.protocols.KeyIndex.clear`), shards concurrently.
+        A ``meter`` someone listens to learns the total first: the indexed
+        count (one O(log N) call per shard).
         """
+        pace = self._pace(count)
+        step = None
+        if meter is not None:
+            if meter.wanted:
+                meter.total = await self.count("*", count)
+            step = meter.add
+        return sum(
+            await gather_limited(partial(index.clear, pace, step) for index in self._indexes)
+        )
 
-        async def clear_shard(index: KeyIndex) -> int:
-            deleted = 0
-            key_prefix = index.keys.key_prefix
-            async for keys in self._walk(index, "", count):  # the walk checks for cancellation
-                deleted += await index.unlink([key_prefix + k for k in keys])
-            return deleted
-
-        return sum(await gather_limited(partial(clear_shard, index) for index in self._indexes))
-
-    async def prune(self, count: int) -> int:
-        """Remove the entries of every expired key, ``count`` per server call; how many."""
+    async def prune(self, count: int | None) -> int:
+        """Remove the entries of every expired key, a bounded number per server call; how many."""
+        size = self._prune_size(count)
 
         async def prune_shard(index: KeyIndex) -> int:
             pruned = 0
             cancelled = CancellationCheck()
             while True:
                 cancelled()
-                removed = await index.prune(count)
+                removed = await index.prune(size)
                 pruned += removed
-                if removed < count:
+                if removed < size:
                     return pruned
 
         return sum(await gather_limited(partial(prune_shard, index) for index in self._indexes))
 
-    async def verify(self, count: int, max_reported: int = DEFAULT_MAX_REPORTED) -> IndexReport:
-        """Compare the index with a SCAN of the namespace; repair nothing (it only prunes)."""
-        return await self._compare(count, max_reported, repair=False)
+    async def verify(
+        self,
+        count: int | None,
+        max_reported: int = DEFAULT_MAX_REPORTED,
+        meter: ProgressMeter | None = None,
+    ) -> IndexReport:
+        """Compare the index with a SCAN of the namespace; repair nothing (it only prunes).
 
-    async def reindex(self, count: int, max_reported: int = DEFAULT_MAX_REPORTED) -> IndexReport:
+        ``meter`` hears of every page of data keys scanned and chunk of entries
+        checked (so its count ends at ``scanned_keys + index_entries``).
+        """
+        return await self._compare(count, max_reported, repair=False, meter=meter)
+
+    async def reindex(
+        self,
+        count: int | None,
+        max_reported: int = DEFAULT_MAX_REPORTED,
+        meter: ProgressMeter | None = None,
+    ) -> IndexReport:
         """Make the index match the data: adopt unindexed keys, drop entries without data.
 
-        Bounded and non-blocking: a SCAN of the namespace (``count`` keys per
-        call), then a walk of the index; each page is checked and repaired
-        by one server call per shard it holds keys of. The report adds up
-        the drift of every shard.
+        Bounded and non-blocking: a SCAN of the namespace, then a walk of the
+        index (each command within the time budget and ``count``); each page
+        is checked and repaired by calls per shard it holds keys of. The
+        report adds up the drift of every shard. ``meter``: as for :meth:`verify`.
         """
-        return await self._compare(count, max_reported, repair=True)
+        return await self._compare(count, max_reported, repair=True, meter=meter)
 
-    async def _compare(self, count: int, max_reported: int, *, repair: bool) -> IndexReport:
+    async def _compare(
+        self, count: int | None, max_reported: int, *, repair: bool, meter: ProgressMeter | None
+    ) -> IndexReport:
         tally = _Tally(max_reported)
         namespace, shards = self._namespace, len(self._indexes)
+        pace = self._pace(count)
+        # Where the relative key starts in a physical key, and (sharded) the shard number.
+        cut = len(encode_key(namespace.shard_prefix(0)))
+        shard_at = len(encode_key(namespace.key_prefix))
 
-        async def compare(index: KeyIndex, keys: Sequence[str]) -> list[IndexStatus]:
-            return await (index.repair(keys) if repair else index.check(keys))
+        async def compare(index: KeyIndex, keys: Sequence[bytes]) -> list[IndexStatus]:
+            return await (index.repair(keys, pace) if repair else index.check(keys, pace))
 
         # Every data key present for the whole SCAN is checked against the
         # index of the shard it lives in: finds keys without an entry and
@@ -275,48 +333,62 @@ class IndexEnumerator:
         # per-shard SCAN would walk the whole keyspace once per shard on a
         # single server and on Redis < 7.4).
         cancelled = CancellationCheck()
-        async for page in _scan_for_repair(self._backend, namespace.match("*"), count, repair):
-            cancelled()
-            groups: dict[int, list[str]] = {}
-            for key in page:
-                shard = namespace.physical_shard(key)
-                # Shard numbers beyond ``shards`` belong to another layout
-                # (the tenant opened with another ``shards``): not this index's.
-                if shard < shards:
-                    groups.setdefault(shard, []).append(key)
-            if not groups:
-                continue
-            parts = list(groups.values())
-            statuses = await gather_limited(
-                partial(compare, self._indexes[shard], keys) for shard, keys in groups.items()
-            )
-            for keys, found in zip(parts, statuses, strict=True):
-                tally.scanned += len(keys)
-                tally.add([namespace.relative(k) for k in keys], found, _DATA_SIDE)
+        async with contextlib.aclosing(
+            _scan_for_repair(self._backend, namespace.match("*"), pace, repair)
+        ) as pages:
+            async for page in pages:
+                cancelled()
+                if not page:
+                    continue
+                if shards == 1:
+                    groups = {0: page}
+                else:
+                    groups = {}
+                    for key in page:
+                        shard = int(key[shard_at : shard_at + 2])
+                        # Shard numbers beyond ``shards`` belong to another layout
+                        # (the tenant opened with another ``shards``): not this index's.
+                        if shard < shards:
+                            groups.setdefault(shard, []).append(key)
+                    if not groups:
+                        continue
+                parts = list(groups.values())
+                statuses = await gather_limited(
+                    partial(compare, self._indexes[shard], keys) for shard, keys in groups.items()
+                )
+                for keys, found in zip(parts, statuses, strict=True):
+                    tally.scanned += len(keys)
+                    tally.add(keys, found, _DATA_SIDE, cut)
+                    if meter is not None:
+                        meter.add(len(keys))
 
         # Every live entry of every shard is checked: finds entries whose key is gone.
         async def walk_shard(index: KeyIndex) -> None:
-            key_prefix = index.keys.key_prefix
-            async for keys in self._walk(index, "", count):
-                tally.walked += len(keys)
-                found = await compare(index, [key_prefix + k for k in keys])
-                tally.add(keys, found, _INDEX_SIDE)
+            key_prefix = encode_key(index.keys.key_prefix)
+            async with contextlib.aclosing(index.walk("", pace)) as chunks:
+                async for members in chunks:
+                    tally.walked += len(members)
+                    found = await compare(index, [key_prefix + m for m in members])
+                    tally.add(members, found, _INDEX_SIDE)
+                    if meter is not None:
+                        meter.add(len(members))
 
         await gather_limited(partial(walk_shard, index) for index in self._indexes)
         return tally.report(namespace.tenant, repaired=repair)
 
 
 async def _scan_for_repair(
-    backend: Backend, match: str, count: int, repair: bool
-) -> AsyncIterator[list[str]]:
+    backend: Backend, match: str, pace: Pace, repair: bool
+) -> AsyncGenerator[list[bytes], None]:
     """The namespace's SCAN for reindex/verify_index; a user denied SCAN is told what to do.
 
     A tenant user whose ACL denies ``SCAN`` (the recipe where the index is the
     only way to list) cannot run them: they need a user allowed ``SCAN``.
     """
     try:
-        async for page in backend.scan(match, count):
-            yield page
+        async with contextlib.aclosing(backend.scan(match, pace)) as pages:
+            async for page in pages:
+                yield page
     except PermissionDeniedError as exc:
         what = "reindex" if repair else "verify_index"
         raise PermissionDeniedError(
@@ -326,3 +398,11 @@ async def _scan_for_repair(
             url=exc.url,
             command="SCAN",
         ) from exc
+
+
+async def _next_chunk(walk: AsyncGenerator[list[bytes], None]) -> list[bytes] | None:
+    """The next chunk of ``walk``; ``None`` once it has ended."""
+    try:
+        return await walk.__anext__()
+    except StopAsyncIteration:
+        return None

@@ -34,12 +34,13 @@ A backend that can keep such an index implements :class:`IndexingBackend`.
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
+from collections.abc import AsyncGenerator, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 from ..backends.base import BatchOp, MoveIn
 from ..namespace import Namespace
+from ..pacing import Pace
 
 __all__ = [
     "IndexChunk",
@@ -174,6 +175,25 @@ class KeyIndex(KeyWriter, Protocol):
         """
         ...
 
+    def walk(self, prefix: str, pace: Pace) -> AsyncGenerator[list[bytes], None]:
+        """Every live entry starting with ``prefix``, in chunks as large as ``pace`` allows.
+
+        Members come as the server holds them (UTF-8 ``bytes``), in byte
+        order; each is yielded once; expired entries are not. The next chunk
+        may be on its way while one is handed on (at most one ahead);
+        stopping early leaves nothing unread on a pooled connection.
+        """
+        ...
+
+    async def clear(self, pace: Pace, progress: Callable[[int], None] | None = None) -> int:
+        """Delete every key the index lists, and the entries; how many keys existed.
+
+        No server command does more than ``pace`` allows. A key written
+        meanwhile is either deleted with its entry or keeps both; a live key
+        never loses its entry. ``progress`` is called with the keys each step deleted.
+        """
+        ...
+
     async def live_count(self, prune: int) -> int:
         """How many entries are live; prunes up to ``prune`` expired entries first."""
         ...
@@ -182,12 +202,13 @@ class KeyIndex(KeyWriter, Protocol):
         """Remove up to ``count`` entries of expired keys; how many were removed."""
         ...
 
-    async def check(self, keys: Sequence[str]) -> list[IndexStatus]:
-        """Compare the physical ``keys`` with their entries (an entry whose key merely
-        expired and is not yet pruned is consistent)."""
+    async def check(self, keys: Sequence[bytes], pace: Pace) -> list[IndexStatus]:
+        """Compare the physical ``keys`` (as the server holds them) with their entries (an
+        entry whose key merely expired and is not yet pruned is consistent), in calls as
+        large as ``pace`` allows."""
         ...
 
-    async def repair(self, keys: Sequence[str]) -> list[IndexStatus]:
+    async def repair(self, keys: Sequence[bytes], pace: Pace) -> list[IndexStatus]:
         """Like :meth:`check`, and make every inconsistent entry match its key."""
         ...
 

@@ -12,14 +12,19 @@ backend is one "connection" to it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
+import operator
+import time
 from collections import deque
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Callable, Sequence
 from typing import Any
 
+from ...codec import KEY_ENCODING
 from ...errors import InvalidURLError, StoreClosedError, WrongTypeError
-from ...glob import compile_glob
+from ...glob import compile_glob, literal_prefix
 from ...index.protocols import IndexKeys
+from ...pacing import SCAN, SCAN_UNLINK, Pace, StepCosts, StepKind, WalkPacer
 from ...urls import StoreURL
 from ..base import BackendBase, BatchOp, MoveIn, OldKey
 from ..subscription import QueueSubscription
@@ -58,6 +63,9 @@ class MemoryBackend(BackendBase):
         #: This backend's "connection" to the keyspace, unique in the process
         #: (``id()`` could be reused by a later backend after this one is gone).
         self.connection = next(_connections)
+        #: What a batch of each walk costs here, per key (in-process time): sizes the batches
+        #: so that none keeps the event loop from other tasks for longer than the budget.
+        self.costs = StepCosts()
 
     def __repr__(self) -> str:
         return f"MemoryBackend(url={self._url!r})"
@@ -209,18 +217,49 @@ class MemoryBackend(BackendBase):
     def subscribe(self, channel: str) -> _MemorySubscription:
         return _MemorySubscription(self, channel)
 
-    async def scan(self, match: str, count: int) -> AsyncIterator[list[str]]:
+    async def _batches(
+        self, match: str, pace: Pace, kind: StepKind
+    ) -> AsyncGenerator[list[str], None]:
+        """The keys matching ``match``, in cursor order, a batch as long as the budget allows.
+
+        Each batch's own time, the consumer's work on it included, is measured
+        and sizes the next (the in-process counterpart of a server's time per
+        command); between batches other tasks run, as other clients do
+        between SCAN calls.
+        """
         self._check_open()
-        matches = compile_glob(match)
+        prefix, shape = literal_prefix(match)
+        matches: Callable[[str], bool]
+        if shape == "prefix":
+            # The namespace's own pattern (``<prefix>:{<tenant>}:*``): a prefix test will do.
+            matches = operator.methodcaller("startswith", prefix)
+        else:
+            matches = compile_glob(match)
+        pacer = WalkPacer(self.costs(kind), pace)
         cursor = 0
         while True:
+            count = pacer.count()
+            started = time.perf_counter()
             keys, cursor = self.keyspace.walk(cursor, count)
             yield [key for key in keys if matches(key)]
+            pacer.elapsed(time.perf_counter() - started, count)
             if cursor == 0:
                 return
-            # Let other tasks run between pages, as other clients do between SCAN calls.
             await asyncio.sleep(0)
             self._check_open()
+
+    async def scan(self, match: str, pace: Pace) -> AsyncGenerator[list[bytes], None]:
+        """Batches of the keyspace in cursor order (see :meth:`_batches`), as bytes."""
+        async with contextlib.aclosing(self._batches(match, pace, SCAN)) as batches:
+            async for keys in batches:
+                yield [key.encode(*KEY_ENCODING) for key in keys]
+
+    async def scan_unlink(self, match: str, pace: Pace) -> AsyncGenerator[int, None]:
+        """Delete, batch by batch, every key :meth:`scan` would yield; how many each deleted."""
+        remove = self.keyspace.remove
+        async with contextlib.aclosing(self._batches(match, pace, SCAN_UNLINK)) as batches:
+            async for keys in batches:
+                yield sum(1 for key in keys if remove(key))
 
     async def unlink(self, keys: Sequence[str]) -> int:
         self._check_open()

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
-from collections.abc import Sequence
+import time
+from collections.abc import AsyncGenerator, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from ...codec import decode_key, encode_key
+from ...codec import KEY_ENCODING, decode_key, encode_key
 from ...index.protocols import IndexChunk, IndexKeys, IndexStatus, prefix_successor
+from ...pacing import INDEX_CLEAR, INDEX_RANGE, Pace, WalkPacer
 from ..base import BatchOp, MoveIn
 from . import moving
 from .batching import apply_op, check_batch
@@ -141,6 +144,24 @@ class MemoryKeyIndex:
         return [await apply_op(self._backend, op, self) for op in ops]
 
     # -- reads and repair ---------------------------------------------------
+    def _live_members(
+        self, sets: SortedIndex, low: bytes, inclusive: bool, end: bytes | None, count: int
+    ) -> tuple[list[bytes], bytes | None]:
+        """Up to ``count`` entries from ``low``: the live ones (expired ones pruned on the way),
+        and the last one read if the range may go on."""
+        walk = sets.names.irange(low, end, inclusive=(inclusive, False))
+        members: list[bytes] = list(itertools.islice(walk, count))
+        now = self._keyspace.clock()
+        live: list[bytes] = []
+        for member in members:
+            expire_at = sets.expire_at.get(member)
+            if expire_at is not None and expire_at < now:
+                sets.discard(member)
+            else:
+                live.append(member)
+        self._drop_if_empty(sets)
+        return live, (members[-1] if len(members) >= count else None)
+
     async def chunk(self, prefix: str, after: str | None, count: int) -> IndexChunk:
         self._backend._check_open()
         sets = self._sets()
@@ -148,19 +169,65 @@ class MemoryKeyIndex:
             return IndexChunk([], None)
         start = encode_key(prefix)
         low, inclusive = (start, True) if after is None else (encode_key(after), False)
-        walk = sets.names.irange(low, prefix_successor(start), inclusive=(inclusive, False))
-        members: list[bytes] = list(itertools.islice(walk, count))
-        now = self._keyspace.clock()
-        live: list[str] = []
-        for member in members:
-            expire_at = sets.expire_at.get(member)
-            if expire_at is not None and expire_at < now:
+        live, last = self._live_members(sets, low, inclusive, prefix_successor(start), count)
+        return IndexChunk(
+            [decode_key(member) for member in live], None if last is None else decode_key(last)
+        )
+
+    async def walk(self, prefix: str, pace: Pace) -> AsyncGenerator[list[bytes], None]:
+        """Every live member starting with ``prefix``, in chunks as long as the budget allows;
+        other tasks run between chunks."""
+        backend = self._backend
+        pacer = WalkPacer(backend.costs(INDEX_RANGE), pace)
+        start = encode_key(prefix)
+        end = prefix_successor(start)
+        low, inclusive = start, True
+        while True:
+            backend._check_open()
+            sets = self._sets()
+            if sets is None:
+                return
+            count = pacer.count()
+            began = time.perf_counter()
+            live, last = self._live_members(sets, low, inclusive, end, count)
+            pacer.elapsed(time.perf_counter() - began, count)
+            if live:
+                yield live
+            if last is None:
+                return
+            low, inclusive = last, False
+            await asyncio.sleep(0)
+
+    async def clear(self, pace: Pace, progress: Callable[[int], None] | None = None) -> int:
+        """Delete every key the index lists with its entry, a chunk at a time (each chunk at
+        once, so index and data agree at every step); other tasks run between chunks."""
+        backend = self._backend
+        keyspace = self._keyspace
+        pacer = WalkPacer(backend.costs(INDEX_CLEAR), pace)
+        prefix = self._keys.key_prefix
+        deleted = 0
+        while True:
+            backend._check_open()
+            sets = self._sets()
+            if sets is None:
+                return deleted
+            count = pacer.count()
+            began = time.perf_counter()
+            members = list(itertools.islice(sets.names, count))
+            removed = 0
+            for member in members:
+                key = prefix + member.decode(*KEY_ENCODING)
+                if keyspace.lookup(key) is not None and keyspace.remove(key):
+                    removed += 1
                 sets.discard(member)
-            else:
-                live.append(decode_key(member))
-        self._drop_if_empty(sets)
-        last = decode_key(members[-1]) if len(members) >= count else None
-        return IndexChunk(live, last)
+            self._drop_if_empty(sets)
+            pacer.elapsed(time.perf_counter() - began, count)
+            deleted += removed
+            if progress is not None:
+                progress(removed)
+            if len(members) < count:
+                return deleted
+            await asyncio.sleep(0)
 
     async def live_count(self, prune: int) -> int:
         self._backend._check_open()
@@ -191,14 +258,14 @@ class MemoryKeyIndex:
             return IndexStatus.TTL_MISMATCH
         return IndexStatus.CONSISTENT
 
-    async def check(self, keys: Sequence[str]) -> list[IndexStatus]:
+    async def check(self, keys: Sequence[bytes], pace: Pace) -> list[IndexStatus]:
         self._backend._check_open()
         now = self._keyspace.clock()
-        return [self._status(key, now) for key in keys]
+        return [self._status(key.decode(*KEY_ENCODING), now) for key in keys]
 
-    async def repair(self, keys: Sequence[str]) -> list[IndexStatus]:
-        statuses = await self.check(keys)
+    async def repair(self, keys: Sequence[bytes], pace: Pace) -> list[IndexStatus]:
+        statuses = await self.check(keys, pace)
         for key, status in zip(keys, statuses, strict=True):
             if status is not IndexStatus.CONSISTENT:
-                self._sync(key)
+                self._sync(key.decode(*KEY_ENCODING))
         return statuses

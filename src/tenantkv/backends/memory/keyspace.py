@@ -125,11 +125,21 @@ class MemoryKeyspace:
 
         The next cursor is 0 when the walk is complete, as with SCAN.
         """
-        start = self._order.bisect_right(after_seq)
-        seqs = list(itertools.islice(self._order.islice(start), budget))
-        keys = [self._order[s] for s in seqs]
-        live = [key for key in keys if self.lookup(key) is not None]
-        if not seqs or self._order.bisect_right(seqs[-1]) >= len(self._order):
+        order, entries = self._order, self._entries
+        start = order.bisect_right(after_seq)
+        seqs = list(itertools.islice(order.islice(start), budget))
+        # One clock reading for the batch (``lookup`` reads it per key): an expired key
+        # is deleted on the way, as a lookup would.
+        now = self.clock()
+        live: list[str] = []
+        for seq in seqs:
+            key = order[seq]
+            expire_at = entries[key].expire_at_ms
+            if expire_at is not None and expire_at < now:
+                self.remove(key)
+            else:
+                live.append(key)
+        if not seqs or order.bisect_right(seqs[-1]) >= len(order):
             return live, 0
         return live, seqs[-1]
 

@@ -64,6 +64,10 @@ STORE_COMMANDS = (
     "evalsha",
     "script|load",
     "script|exists",
+    # The index's fast clear: WATCH the index, walk it, then MULTI UNLINK EXEC.
+    "watch",
+    "multi",
+    "exec",
 )
 
 #: What the Lua scripts (``lua/``) call, besides commands already in :data:`STORE_COMMANDS`.

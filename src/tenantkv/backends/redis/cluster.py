@@ -38,26 +38,28 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, MutableSet, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, MutableSet, Sequence
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 import redis.asyncio as aioredis
 from redis import exceptions as rexc
 from redis.asyncio.cluster import ClusterNode, RedisCluster
+from redis.crc import key_slot
 
 from ...cancellation import CancellationCheck
-from ...codec import decode_key
+from ...codec import decode_key, encode_key
 from ...errors import BackendUnavailableError, InvalidURLError, TopologyChangedError
 from ...fanout import gather_limited
 from ...index.protocols import IndexKeys
+from ...pacing import SCAN, SCAN_UNLINK, Pace
 from ...telemetry import count_server_call
 from ...urls import Address, StoreURL
 from ..base import BackendBase, BatchOp, OldKey
 from .batching import batch_call, batch_results, unindexed_keys
 from .commands import SingleKeyCommands
-from .errors import translate_cluster_errors
+from .errors import cancellation_only, translate_cluster_errors
 from .index import IndexServer, RedisKeyIndex
 from .moving import delete_args, moving_scripts, parse_read
 from .options import DEFAULT_TOPOLOGY_WAIT_MS, NO_RETRY, cluster_url, node_options
@@ -71,6 +73,8 @@ from .topology import (
     parse_cluster_nodes,
     pinned_slot,
 )
+from .walks import Splitter, scan_pages, scan_unlink
+from .wire import Pacing, held_wire
 
 __all__ = ["DEFAULT_TOPOLOGY_WAIT_MS", "UNLINK_BATCH", "RedisClusterBackend"]
 
@@ -85,9 +89,32 @@ _TOPOLOGY_ERRORS: tuple[type[BaseException], ...] = (
     rexc.TimeoutError,
     rexc.ClusterDownError,
     rexc.TryAgainError,
+    # A clear's UNLINK in a slot that moved, or is moving, away.
+    rexc.AskError,
+    rexc.MovedError,
     OSError,
 )
 _RETRY_DELAYS_S = (0.02, 0.05, 0.1, 0.2, 0.5)
+_CLEAR = (SCAN_UNLINK, (b"scan", b"unlink"))
+
+
+def _split_by_slot(keys: list[bytes]) -> list[list[bytes]]:
+    """A node's SCAN page split by hash slot (one UNLINK may only carry keys of one slot).
+
+    Keys of one tenant (or tenant shard) share a hash tag, so the slot is
+    computed once per tag met, not once per key.
+    """
+    slots: dict[bytes, int] = {}
+    groups: dict[int, list[bytes]] = {}
+    for key in keys:
+        start = key.find(b"{")
+        end = key.find(b"}", start + 1) if start >= 0 else -1
+        tag = key[start + 1 : end] if end > start + 1 else key
+        slot = slots.get(tag)
+        if slot is None:
+            slot = slots[tag] = key_slot(tag)
+        groups.setdefault(slot, []).append(key)
+    return list(groups.values())
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,7 +150,11 @@ class RedisClusterBackend(SingleKeyCommands, BackendBase):
         self._set_many_script = client.register_script(lua_source("set_many_unindexed"))
         self._batch_script = client.register_script(script_source("batch"))
         self._moving = moving_scripts(client)
-        self._index_server = IndexServer(client, errors=self._errors)
+        #: What SCAN, UNLINK and index chunks cost on each node (shared by every walk).
+        self._pacing = Pacing()
+        self._index_server = IndexServer(
+            client, errors=self._errors, pacing=self._pacing, pool=self._pool_of
+        )
 
     @staticmethod
     def prepare(url: StoreURL, options: dict[str, Any]) -> StoreURL:
@@ -181,6 +212,19 @@ class RedisClusterBackend(SingleKeyCommands, BackendBase):
             )
             self._node_clients[address] = client
         return client
+
+    async def _pool_of(self, key: str) -> aioredis.ConnectionPool:
+        """The connection pool of the node that serves ``key`` now (for the index's walks)."""
+        with self._errors("CLUSTER SLOTS"):
+            node = self._client.get_node_from_key(key)
+            if node is None:
+                await self._client.initialize()
+                node = self._client.get_node_from_key(key)
+        if node is None:
+            raise BackendUnavailableError(
+                f"no node of {self._url} serves key {key!r}", url=self._url, command="ZRANGE"
+            )
+        return self._node_client((node.host, int(node.port))).connection_pool
 
     # -- liveness (single-key commands: SingleKeyCommands, routed by redis-py)
     async def ping(self) -> None:
@@ -328,11 +372,30 @@ class RedisClusterBackend(SingleKeyCommands, BackendBase):
         return RedisSubscription(hub, channel)
 
     # -- enumeration ----------------------------------------------------------
-    async def scan(self, match: str, count: int) -> AsyncIterator[list[str]]:
+    def scan(self, match: str, pace: Pace) -> AsyncGenerator[list[bytes], None]:
         """Walk every primary that can hold keys matching ``match``, concurrently.
 
-        Each walk is ``SCAN 0 MATCH match COUNT count`` ... until the cursor is
-        0 again, on a dedicated connection to one node. A walk of node N
+        See :meth:`_scan_nodes`; each node's pages are those of
+        :func:`.walks.scan_pages` (one request ahead, per node).
+        """
+        return self._scan_nodes(match, pace, unlink=False)
+
+    def scan_unlink(self, match: str, pace: Pace) -> AsyncGenerator[int, None]:
+        """Delete every key a :meth:`scan` of ``match`` walks to: each node's walk writes the
+        UNLINK of a page (one per hash slot in it) with its next SCAN (:func:`.walks.scan_unlink`).
+
+        A node walk that cannot be trusted is walked again on the slots' new
+        owner, as for :meth:`scan`, which deletes what the first walk missed.
+        """
+        return self._scan_nodes(match, pace, unlink=True)
+
+    async def _scan_nodes(
+        self, match: str, pace: Pace, *, unlink: bool
+    ) -> AsyncGenerator[Any, None]:
+        """Walk every primary that can hold keys matching ``match``, concurrently.
+
+        Each walk is ``SCAN 0 MATCH match COUNT n`` ... until the cursor is
+        0 again, on a connection of its own to one node. A walk of node N
         covers the slots S it was started for only if N's own view of itself
         (``CLUSTER NODES`` *myself* line, ``INFO server`` run_id) shows, both
         before the first and after the last SCAN call, the same process
@@ -372,8 +435,8 @@ class RedisClusterBackend(SingleKeyCommands, BackendBase):
                 await self._refresh_topology()
             groups = self._owners(pending)
             if groups:
-                async for page in self._walk_all(groups, match, count, pending):
-                    yield page
+                async for item in self._walk_all(groups, match, pace, pending, unlink):
+                    yield item
             if not pending:
                 return
             refresh = True
@@ -455,25 +518,30 @@ class RedisClusterBackend(SingleKeyCommands, BackendBase):
         self,
         groups: dict[Address, frozenset[int]],
         match: str,
-        count: int,
+        pace: Pace,
         pending: MutableSet[int],
-    ) -> AsyncIterator[list[str]]:
+        unlink: bool,
+    ) -> AsyncIterator[Any]:
         """Walk each node of ``groups`` concurrently; remove trusted slots from ``pending``."""
-        queue: asyncio.Queue[list[str] | _WalkEnd] = asyncio.Queue(maxsize=len(groups))
+        queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=len(groups))
+        pattern = encode_key(match)
+        split = None if pinned_slot(match) is not None else _split_by_slot
         tasks = [
-            asyncio.create_task(self._walk(address, slots, match, count, queue))
+            asyncio.create_task(
+                self._walk(address, slots, pattern, pace, queue, split if unlink else False)
+            )
             for address, slots in groups.items()
         ]
         try:
             running = len(tasks)
             while running:
                 item = await queue.get()
-                if isinstance(item, list):
+                if not isinstance(item, _WalkEnd):
                     yield item
                     continue
                 running -= 1
                 if item.error is not None:
-                    with self._errors("SCAN"):
+                    with self._errors("UNLINK" if unlink else "SCAN"):
                         raise item.error
                 if item.complete:
                     pending -= item.slots
@@ -486,10 +554,17 @@ class RedisClusterBackend(SingleKeyCommands, BackendBase):
         self,
         address: Address,
         slots: frozenset[int],
-        match: str,
-        count: int,
-        queue: asyncio.Queue[list[str] | _WalkEnd],
+        match: bytes,
+        pace: Pace,
+        queue: asyncio.Queue[Any],
+        unlink: Splitter | Literal[False] | None,
     ) -> None:
+        """One node's walk: its pages (or, with ``unlink``, its deletion counts) into
+        ``queue``, then a :class:`_WalkEnd` saying whether the walk can be trusted.
+
+        ``unlink`` is ``False`` for a listing, else how a page splits into
+        slots (``None``: one slot).
+        """
         complete = False
         error: Exception | None = None
         # This task's commands are not translated (a failure here means "walk again"),
@@ -501,15 +576,19 @@ class RedisClusterBackend(SingleKeyCommands, BackendBase):
             before = await self._self_view(client)
             cancelled()
             if before.serves(slots):
-                cursor = 0
-                while True:
-                    count_server_call()
-                    cursor, keys = await client.scan(cursor=cursor, match=match, count=count)
-                    cancelled()
-                    if keys:
-                        await queue.put([decode_key(key) for key in keys])
-                    if cursor == 0:
-                        break
+                kind, names = (SCAN, (b"scan",)) if unlink is False else _CLEAR
+                stats = self._pacing.stats(kind, pace, names, address)
+                async with held_wire(client.connection_pool, cancellation_only, "SCAN") as wire:
+                    if unlink is False:
+                        async with contextlib.aclosing(scan_pages(wire, match, stats)) as pages:
+                            async for page in pages:
+                                if page:
+                                    await queue.put(page)
+                    else:
+                        steps = scan_unlink(wire, match, stats, unlink)
+                        async with contextlib.aclosing(steps):
+                            async for removed in steps:
+                                await queue.put(removed)
                 count_server_call()
                 after = await self._self_view(client)
                 cancelled()

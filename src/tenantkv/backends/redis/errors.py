@@ -38,6 +38,7 @@ from ...errors import (
 from ...telemetry import count_server_call
 
 __all__ = [
+    "cancellation_only",
     "permission_denied",
     "refused_in_script",
     "translate_cluster_errors",
@@ -112,3 +113,13 @@ def permission_denied(url: str, command: str, exc: rexc.RedisError) -> Permissio
         url=url,
         command=command,
     )
+
+
+@contextlib.contextmanager
+def cancellation_only(command: str) -> Iterator[None]:
+    """Raise a cancellation ``command`` swallowed, translating nothing: for the cluster's node
+    walks, whose failures mean "walk again elsewhere" and are judged by the walk itself."""
+    cancelled = CancellationCheck()
+    count_server_call()
+    yield
+    cancelled()

@@ -10,6 +10,17 @@ scripts run on Redis Cluster. Needs Redis >= 7.0 (``PEXPIRETIME``,
 ``ZRANGE ... BYLEX LIMIT``) or any Valkey; the version comes from ``HELLO``,
 so opening an indexed store needs no ``INFO``.
 
+Listing (:meth:`RedisKeyIndex.walk`) does not run a script when nothing has
+expired: each chunk is ``ZRANGE exp 0 0 WITHSCORES`` (the earliest expiry),
+``TIME`` and ``ZRANGE idx <after> <end> BYLEX LIMIT 0 n``, written together
+on a connection of the walk's own, the next chunk's as soon as this one's
+last member is known. If the earliest expiry is not in the past, every
+member read was live (an entry added since has a future expiry, and a prune
+only removes expired entries); otherwise the same range is read again through
+``range.lua``, which prunes and filters. A clear (:meth:`RedisKeyIndex.clear`)
+deletes the listed keys page by page and then drops the index whole, unless
+it changed meanwhile (see there).
+
 Layout (see :mod:`tenantkv.index.protocols`): ``<prefix>:{<tenant>}#idx``
 holds every key (score 0, ordered by name), ``<prefix>:{<tenant>}#exp`` the
 keys with a TTL (score = ``PEXPIRETIME``); a sharded tenant has such a pair
@@ -20,13 +31,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 import warnings
-from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, TypeVar
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
+from typing import Any, TypeVar, cast
 
 import redis.asyncio as aioredis
+from redis import exceptions as rexc
 from redis.asyncio.client import Pipeline
 from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.connection import ConnectionPool
 from redis.exceptions import NoScriptError, ResponseError
 
 from ...codec import decode_key, encode_key
@@ -38,10 +52,13 @@ from ...errors import (
     PermissionDeniedError,
 )
 from ...index.protocols import IndexChunk, IndexKeys, IndexStatus, prefix_successor
+from ...pacing import INDEX_CLEAR, INDEX_RANGE, INDEX_SCRIPT, Pace, StepKind, WalkPacer
 from ..base import BatchOp, MoveIn
 from .batching import batch_call, batch_results
 from .moving import write_args
 from .scripts import script_source
+from .walks import Steps
+from .wire import Pacing, held_wire, pack, pack_keys
 
 __all__ = ["MIN_REDIS_VERSION", "IndexServer", "RedisKeyIndex"]
 
@@ -62,14 +79,27 @@ _SCRIPTS = (
     "batch",
     "migrate_write",
 )
-#: Keys per check/repair script call. Checking a key costs a PEXPIRETIME call
-#: inside the script (several times what SCAN spends per key), so a page of
-#: ``count`` keys is checked in slices that keep each call well under 10 ms.
+#: Most keys per check/repair script call. Checking a key costs a PEXPIRETIME call
+#: inside the script (several times what SCAN spends per key); the time budget
+#: usually makes the slices smaller (see :data:`~tenantkv.pacing.INDEX_SCRIPT`).
 CHECK_BATCH = 250
-#: Keys per UNLINK script call of ``clear`` (UNLINK plus two ZREMs per key).
+#: Keys per UNLINK script call of a store's ``unlink`` (UNLINK plus two ZREMs per key).
 UNLINK_BATCH = 500
 
 ErrorScope = Callable[[str], contextlib.AbstractContextManager[None]]
+PoolOf = Callable[[str], Awaitable[ConnectionPool]]
+
+#: On a cluster, the errors after which an index walk's own connection is given up and the
+#: walk goes on through the cluster client, which follows the slot to its new owner.
+_REROUTE = (
+    rexc.MovedError,
+    rexc.AskError,
+    rexc.TryAgainError,
+    rexc.ClusterDownError,
+    rexc.ConnectionError,
+    rexc.TimeoutError,
+    OSError,
+)
 
 
 def _ttl_arg(ttl_ms: int | None) -> str:
@@ -84,9 +114,21 @@ class IndexServer:
     backend and translates redis-py's exceptions.
     """
 
-    def __init__(self, client: aioredis.Redis | RedisCluster, *, errors: ErrorScope) -> None:
+    def __init__(
+        self,
+        client: aioredis.Redis | RedisCluster,
+        *,
+        errors: ErrorScope,
+        pacing: Pacing,
+        pool: PoolOf,
+    ) -> None:
         self.client = client
         self.errors = errors
+        #: The backend's learned command costs (:mod:`tenantkv.pacing`).
+        self.pacing = pacing
+        #: The connection pool of the server holding a key (a cluster: its slot's owner).
+        self.pool_of = pool
+        self.cluster = isinstance(client, RedisCluster)
         self.scripts = {name: client.register_script(script_source(name)) for name in _SCRIPTS}
         self._ready: asyncio.Future[None] | None = None
         self._eviction: asyncio.Future[str | None] | None = None
@@ -230,8 +272,9 @@ class RedisKeyIndex:
         self._errors = server.errors
         self._scripts = server.scripts
         self._keys = keys
-        #: Where a member starts in a physical key, in bytes (the set_many script cuts it there).
-        self._prefix_bytes = len(encode_key(keys.key_prefix))
+        #: What every physical key of this index starts with, and where its member starts.
+        self._prefix = encode_key(keys.key_prefix)
+        self._prefix_bytes = len(self._prefix)
 
     def __repr__(self) -> str:
         return f"RedisKeyIndex(index={self._keys.index!r}, expiry={self._keys.expiry!r})"
@@ -241,7 +284,7 @@ class RedisKeyIndex:
         return self._keys
 
     async def _run(
-        self, script: str, command: str, data_keys: Sequence[str], args: Sequence[Any]
+        self, script: str, command: str, data_keys: Sequence[str | bytes], args: Sequence[Any]
     ) -> Any:
         code = self._scripts[script]
         keys_and_args = (self._keys.index, self._keys.expiry, *data_keys, *args)
@@ -335,17 +378,193 @@ class RedisKeyIndex:
         return batch_results(ops, replies)
 
     # -- reads and repair ---------------------------------------------------
-    async def chunk(self, prefix: str, after: str | None, count: int) -> IndexChunk:
+    def _bounds(self, prefix: str, after: str | None) -> tuple[bytes, bytes]:
         start = encode_key(prefix)
         low = b"(" + encode_key(after) if after is not None else (b"[" + start if start else b"-")
         end = prefix_successor(start)
-        high = b"+" if end is None else b"(" + end
+        return low, b"+" if end is None else b"(" + end
+
+    async def _range(self, low: bytes, high: bytes, count: int) -> tuple[list[bytes], bytes | None]:
+        """One ``range.lua`` call: the live members of up to ``count`` entries in the range
+        (expired ones pruned), and the last member read if the range may go on."""
         reply = await self._run("range", "ZRANGE", [], [low, high, count])
         fetched = int(reply[0])
         if fetched == 0:
-            return IndexChunk([], None)
-        live = [decode_key(member) for member in reply[2]]
-        return IndexChunk(live, decode_key(reply[1]) if fetched >= count else None)
+            return [], None
+        members: list[bytes] = reply[2]
+        return members, (reply[1] if fetched >= count else None)
+
+    def _script_pacer(self, pace: Pace) -> WalkPacer:
+        return WalkPacer(self._server.pacing.costs(INDEX_SCRIPT, self._keys.index), pace)
+
+    async def _timed_range(
+        self, pacer: WalkPacer, low: bytes, high: bytes
+    ) -> tuple[list[bytes], bytes | None]:
+        count = pacer.count()
+        started = time.perf_counter()
+        found = await self._range(low, high, count)
+        pacer.elapsed(time.perf_counter() - started, count)
+        return found
+
+    async def chunk(self, prefix: str, after: str | None, count: int) -> IndexChunk:
+        low, high = self._bounds(prefix, after)
+        members, last = await self._range(low, high, count)
+        return IndexChunk(
+            [decode_key(member) for member in members], None if last is None else decode_key(last)
+        )
+
+    async def walk(self, prefix: str, pace: Pace) -> AsyncGenerator[list[bytes], None]:
+        """Every live member starting with ``prefix``, a chunk per step, one step ahead.
+
+        See the module docstring for why a chunk needs no script when the
+        earliest expiry is not in the past. On a cluster, if the walk's own
+        connection fails or the slot moves, the walk goes on from where it was
+        through the cluster client (one ``range.lua`` call per chunk).
+        """
+        low, high = self._bounds(prefix, None)
+        resume = low  # where the chunk not yet handed on starts
+        try:
+            async with (
+                self._wire("ZRANGE", INDEX_RANGE, pace, (b"zrange",)) as steps,
+                contextlib.aclosing(self._fast_walk(steps, low, high, pace)) as chunks,
+            ):
+                async for members, after in chunks:
+                    if members:
+                        yield members
+                    resume = after
+                return
+        except BackendError as exc:
+            if not self._server.cluster or not isinstance(exc.__cause__, _REROUTE):
+                raise
+        pacer = self._script_pacer(pace)
+        position: bytes | None = resume
+        while position is not None:
+            members, last = await self._timed_range(pacer, position, high)
+            if members:
+                yield members
+            position = None if last is None else b"(" + last
+
+    @contextlib.asynccontextmanager
+    async def _wire(
+        self, command: str, kind: StepKind, pace: Pace, names: tuple[bytes, ...]
+    ) -> AsyncIterator[Steps]:
+        pool = await self._server.pool_of(self._keys.index)
+        stats = self._server.pacing.stats(kind, pace, names, pool)
+        async with held_wire(pool, self._errors, command) as wire:
+            yield Steps(wire, stats)
+
+    async def _fast_walk(
+        self, steps: Steps, low: bytes, high: bytes, pace: Pace
+    ) -> AsyncGenerator[tuple[list[bytes], bytes], None]:
+        """``(live members, low bound of the next chunk)`` per chunk (see :meth:`walk`)."""
+        idx, exp = encode_key(self._keys.index), encode_key(self._keys.expiry)
+        first_expiry = pack(b"ZRANGE", exp, b"0", b"0", b"WITHSCORES")
+        server_time = pack(b"TIME")
+
+        async def ask(low: bytes, count: int) -> None:
+            chunk = pack(b"ZRANGE", idx, low, high, b"BYLEX", b"LIMIT", b"0", b"%d" % count)
+            # The expiry check comes first: what the chunk then holds was live at its time.
+            await steps.write([first_expiry, server_time, chunk], count, (b"zrange", b"zrange"))
+
+        count = steps.count()
+        await ask(low, count)
+        while True:
+            earliest, now, members = await steps.read()
+            full = len(members) >= count
+            this_low = low
+            if full:
+                low = b"(" + members[-1]
+                count = steps.count()
+                await ask(low, count)  # on its way while this chunk is handed on
+            if members and _expired(earliest, now):
+                members = await self._live_between(this_low, members[-1], pace)
+            yield members, low
+            if not full:
+                return
+
+    async def _live_between(self, low: bytes, last: bytes, pace: Pace) -> list[bytes]:
+        """The live members from ``low`` up to ``last`` inclusive, pruning expired entries."""
+        pacer = self._script_pacer(pace)
+        high = b"[" + last
+        live: list[bytes] = []
+        position: bytes | None = low
+        while position is not None:
+            members, end = await self._timed_range(pacer, position, high)
+            live.extend(members)
+            position = None if end is None else b"(" + end
+        return live
+
+    async def clear(self, pace: Pace, progress: Callable[[int], None] | None = None) -> int:
+        """Delete every key the index lists, then the index; how many keys existed.
+
+        The fast way, one step per chunk on a connection of its own: ``WATCH``
+        the index, walk it, and for each chunk write the ``UNLINK`` of its
+        keys together with the read of the next chunk; at the end drop both
+        sorted sets in one ``MULTI``, which runs only if nobody changed them
+        since the ``WATCH`` (a UNLINK of a large sorted set frees it in the
+        background). Meanwhile the index still lists keys already deleted (an
+        index reader sees them until the clear ends); it never misses a live
+        key, because no entry goes before the drop. If the index did change
+        (a write, a delete, a prune by a listing), or on a cluster the walk's
+        connection failed or the slot moved, the exact way finishes the job:
+        from the start of the index, each chunk's keys and entries go
+        together in one ``unlink.lua`` call (entries whose key is already gone,
+        and keys written behind the fast walk, included). Stopped early
+        (cancelled), the clear leaves the entries of the keys it deleted,
+        which the next ``clear()`` or ``reindex()`` removes.
+        """
+        idx, exp = encode_key(self._keys.index), encode_key(self._keys.expiry)
+        prefix = self._prefix
+        deleted = 0
+        try:
+            async with self._wire("UNLINK", INDEX_CLEAR, pace, (b"zrange", b"unlink")) as steps:
+                wire = steps.wire
+                await wire.send(pack(b"WATCH", idx, exp))
+                wire.dirty = True
+                await wire.read()
+                async with contextlib.aclosing(_unlink_walk(steps, idx, prefix)) as unlinked:
+                    async for removed in unlinked:
+                        deleted += removed
+                        if progress is not None:
+                            progress(removed)
+                await wire.send(pack(b"MULTI"), pack(b"UNLINK", idx, exp), pack(b"EXEC"))
+                # A server at maxmemory refuses commands inside MULTI: then the exact way.
+                replies = [await wire.read(error_ok=True) for _ in range(3)]
+                dropped = isinstance(replies[2], list)
+                if dropped or replies[2] is None:
+                    wire.dirty = False  # EXEC, run or not, ended the WATCH
+            if dropped:
+                return deleted
+        except BackendError as exc:
+            if not self._server.cluster or not isinstance(exc.__cause__, _REROUTE):
+                raise
+        return deleted + await self._exact_clear(pace, progress)
+
+    async def _exact_clear(self, pace: Pace, progress: Callable[[int], None] | None) -> int:
+        """Per chunk of the index, its keys and entries in one ``unlink.lua`` call."""
+        pacer = self._script_pacer(pace)
+        deleted = 0
+        position = b"-"
+        while True:
+            count = pacer.count()
+            with self._errors("ZRANGE"):
+                reply = await self._client.zrange(
+                    self._keys.index, position, "+", bylex=True, offset=0, num=count
+                )
+            members = cast("list[bytes]", reply)
+            if not members:
+                return deleted
+            started = time.perf_counter()
+            prefix = self._prefix
+            keys = [prefix + member for member in members]
+            removed = int(await self._run("unlink", "UNLINK", keys, members))
+            pacer.elapsed(time.perf_counter() - started, len(members))
+            deleted += removed
+            if progress is not None:
+                progress(removed)
+            if len(members) < count:
+                return deleted
+            position = b"(" + members[-1]
 
     async def live_count(self, prune: int) -> int:
         reply = await self._run("count", "ZCARD", [], [prune])
@@ -360,17 +579,65 @@ class RedisKeyIndex:
         with self._errors("UNLINK"):
             await self._client.unlink(self._keys.index, self._keys.expiry)
 
-    async def _check(self, mode: str, keys: Sequence[str]) -> list[IndexStatus]:
+    async def _check(self, mode: str, keys: Sequence[bytes], pace: Pace) -> list[IndexStatus]:
+        pacer = self._script_pacer(pace)
+        cut = self._prefix_bytes
         statuses: list[IndexStatus] = []
-        for start in range(0, len(keys), CHECK_BATCH):
-            part = keys[start : start + CHECK_BATCH]
-            args = [mode, *(self._keys.member(key) for key in part)]
-            reply = await self._run("check", "PEXPIRETIME", part, args)
-            statuses.extend(IndexStatus(int(status)) for status in reply)
+        start = 0
+        while start < len(keys):
+            size = min(pacer.count(), CHECK_BATCH)
+            part = keys[start : start + size]
+            began = time.perf_counter()
+            reply = await self._run("check", "PEXPIRETIME", part, [mode, *(k[cut:] for k in part)])
+            pacer.elapsed(time.perf_counter() - began, len(part))
+            statuses.extend(map(IndexStatus, reply))
+            start += size
         return statuses
 
-    async def check(self, keys: Sequence[str]) -> list[IndexStatus]:
-        return await self._check("check", keys)
+    async def check(self, keys: Sequence[bytes], pace: Pace) -> list[IndexStatus]:
+        return await self._check("check", keys, pace)
 
-    async def repair(self, keys: Sequence[str]) -> list[IndexStatus]:
-        return await self._check("repair", keys)
+    async def repair(self, keys: Sequence[bytes], pace: Pace) -> list[IndexStatus]:
+        return await self._check("repair", keys, pace)
+
+
+def _expired(earliest: Any, now: Any) -> bool:
+    """Whether the earliest expiry (a ``ZRANGE ... 0 0 WITHSCORES`` reply, RESP2 or RESP3)
+    is before the server's ``TIME``, in ms (the rule of ``lua/_common.lua``)."""
+    if not earliest:
+        return False
+    score = earliest[0][1] if isinstance(earliest[0], list) else earliest[1]
+    now_ms = int(now[0]) * 1000 + int(now[1]) // 1000
+    return float(score) < now_ms
+
+
+async def _unlink_walk(steps: Steps, idx: bytes, prefix: bytes) -> AsyncGenerator[int, None]:
+    """Walk every entry of ``idx`` (live or not) and UNLINK its key, the UNLINK of a chunk
+    written with the read of the next; yield how many keys each UNLINK deleted."""
+
+    def read(low: bytes, count: int) -> bytes:
+        return pack(b"ZRANGE", idx, low, b"+", b"BYLEX", b"LIMIT", b"0", b"%d" % count)
+
+    count = steps.count()
+    await steps.write([read(b"-", count)], count, (b"zrange",))
+    while True:
+        *unlinked, members = await steps.read()
+        for removed in unlinked:
+            yield int(removed)
+        full = len(members) >= count
+        commands: list[bytes] = []
+        calls: list[bytes] = []
+        if members:
+            commands.append(pack_keys((b"UNLINK",), members, prefix))
+            calls.append(b"unlink")
+        if full:
+            count = steps.count()
+            commands.append(read(b"(" + members[-1], count))
+            calls.append(b"zrange")
+        if commands:
+            await steps.write(commands, count, calls)
+        if not full:
+            if commands:
+                for removed in await steps.read():
+                    yield int(removed)
+            return

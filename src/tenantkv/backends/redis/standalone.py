@@ -10,14 +10,15 @@ backend, shared by all its subscriptions, read by one background task
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from typing import Any, cast
 
 import redis.asyncio as aioredis
 
-from ...codec import decode_key
+from ...codec import encode_key
 from ...errors import InvalidURLError
 from ...index.protocols import IndexKeys
+from ...pacing import SCAN, SCAN_UNLINK, Pace
 from ...urls import StoreURL
 from ..base import BackendBase, BatchOp, OldKey
 from .batching import batch_call, batch_results, unindexed_keys
@@ -28,6 +29,8 @@ from .moving import delete_args, moving_scripts, parse_read
 from .options import NO_RETRY, standalone_url
 from .pubsub import RedisSubscription, SubscriberHub
 from .scripts import lua_source, script_source
+from .walks import scan_pages, scan_unlink
+from .wire import Pacing, held_wire
 
 __all__ = ["RedisBackend"]
 
@@ -43,7 +46,11 @@ class RedisBackend(SingleKeyCommands, BackendBase):
         self._set_many_script = client.register_script(lua_source("set_many_unindexed"))
         self._batch_script = client.register_script(script_source("batch"))
         self._moving = moving_scripts(client)
-        self._index_server = IndexServer(client, errors=self._errors)
+        #: What SCAN, UNLINK and index chunks cost on this server (shared by every walk).
+        self._pacing = Pacing()
+        self._index_server = IndexServer(
+            client, errors=self._errors, pacing=self._pacing, pool=self._pool_of
+        )
 
     @staticmethod
     def prepare(url: StoreURL, options: dict[str, Any]) -> StoreURL:
@@ -144,14 +151,28 @@ class RedisBackend(SingleKeyCommands, BackendBase):
         self._check_open()
         return RedisSubscription(self._hub, channel)
 
-    async def scan(self, match: str, count: int) -> AsyncIterator[list[str]]:
-        cursor = 0
-        while True:
-            with self._errors("SCAN"):
-                cursor, keys = await self._client.scan(cursor=cursor, match=match, count=count)
-            yield [decode_key(key) for key in keys]
-            if cursor == 0:
-                return
+    async def _pool_of(self, key: str) -> aioredis.ConnectionPool:
+        return self._client.connection_pool
+
+    async def scan(self, match: str, pace: Pace) -> AsyncGenerator[list[bytes], None]:
+        """Pages of ``SCAN`` on a connection of its own, one request ahead (:mod:`.walks`)."""
+        stats = self._pacing.stats(SCAN, pace, (b"scan",))
+        async with (
+            held_wire(self._client.connection_pool, self._errors, "SCAN") as wire,
+            contextlib.aclosing(scan_pages(wire, encode_key(match), stats)) as pages,
+        ):
+            async for page in pages:
+                yield page
+
+    async def scan_unlink(self, match: str, pace: Pace) -> AsyncGenerator[int, None]:
+        """``UNLINK`` of each SCAN page written with the next SCAN: one round trip per page."""
+        stats = self._pacing.stats(SCAN_UNLINK, pace, (b"scan", b"unlink"))
+        async with (
+            held_wire(self._client.connection_pool, self._errors, "UNLINK") as wire,
+            contextlib.aclosing(scan_unlink(wire, encode_key(match), stats)) as steps,
+        ):
+            async for removed in steps:
+                yield removed
 
     async def unlink(self, keys: Sequence[str]) -> int:
         if not keys:

@@ -419,7 +419,7 @@ class LoadtestRun:
                     LibraryListing(
                         self.index_store,
                         "index",
-                        f"index (chunks of {self.index_store.count}{self.where()})",
+                        f"index (chunks by time budget{self.where()})",
                         None,
                     )
                 )
@@ -458,7 +458,7 @@ class LoadtestRun:
             LibraryClear(
                 self.plain_store,
                 "clear",
-                f"clear() (SCAN COUNT {self.plain_store.count}{self.where()})",
+                f"clear() (SCAN, COUNT by time budget{self.where()})",
             )
         )
         if self.index_store is not None:
