@@ -25,6 +25,7 @@ from typer.testing import CliRunner, Result
 
 import tenantkv
 from tenantkv.cli.app import app
+from tenantkv.cli.ops import StoreTarget
 
 from .cli_checks import assert_one_line_error
 from .servers import FixtureServer, free_port
@@ -240,6 +241,22 @@ def test_no_secret_of_a_url_is_ever_printed(command: str, url: str) -> None:
         args += ["--url", url, "-t", TENANT]
     result = invoke(*args)
     assert_one_line_error(result, secret=PASSWORD)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"redis://:{PASSWORD}@127.0.0.1:1/0",
+        f"redis://127.0.0.1:1/0?ssl_password={PASSWORD}",
+        f"redis://:ab/{PASSWORD}@127.0.0.1:1/0",
+    ],
+    ids=["password", "ssl_password", "unencoded-slash"],
+)
+def test_the_target_of_an_ops_command_never_shows_its_password(url: str) -> None:
+    # A traceback or a log line of the CLI shows the target's repr.
+    shown = repr(StoreTarget(url=url, tenant=TENANT, index=True))
+    assert PASSWORD not in shown
+    assert TENANT in shown and "index=True" in shown
 
 
 @pytest.mark.parametrize("command", ["keys", "count", "stats", "clear", "verify-index"])

@@ -18,6 +18,7 @@ from tenantkv import (
     Progress,
     TenantStore,
     open_store,
+    redact_url,
 )
 
 __all__ = [
@@ -43,6 +44,13 @@ class StoreTarget:
     tenant: str
     prefix: str | None = None
     index: bool = False
+
+    def __repr__(self) -> str:
+        # The URL may hold a password: a repr lands in tracebacks and logs.
+        return (
+            f"StoreTarget(url={redact_url(self.url)!r}, tenant={self.tenant!r}, "
+            f"prefix={self.prefix!r}, index={self.index!r})"
+        )
 
     async def open(self) -> TenantStore:
         options: dict[str, Any] = {}
