@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import pytest
@@ -178,6 +178,7 @@ async def test_a_key_that_expires_is_not_resurrected(store: TenantStore, old: Ol
     await old.set("long", json.dumps(0), px=60_000)
     await asyncio.sleep(0.01)
     report = await store.migrate_from(old.prefix, count=10)
+    assert accounted(report) == report.scanned
     await asyncio.sleep(0.03)
     # Whatever was moved kept its expiry time: nothing outlived its old key.
     assert await store.keys() == ["long"]
@@ -204,10 +205,11 @@ async def test_a_writer_of_the_old_service_during_the_move_loses_nothing(
 
     writer = asyncio.create_task(old_service())
     try:
-        await store.migrate_from(old.prefix, count=20)
+        report = await store.migrate_from(old.prefix, count=20)
     finally:
         stop.set()
         await writer
+    assert accounted(report) == report.scanned == 201
     await store.migrate_from(old.prefix)  # the cut-over: the old service has stopped
     for name, rev in last.items():
         assert await store.get(name) == {"txn": int(name.split(":")[1]), "rev": rev}
@@ -236,6 +238,110 @@ async def test_a_run_cut_short_is_finished_by_running_it_again(
     assert await store.count_keys() == 401
     if store.strategy == "index":
         assert (await store.verify_index()).clean
+
+
+def accounted(report: tenantkv.MigrationReport) -> int:
+    """Every old key seen, counted once by its outcome."""
+    return (
+        report.moved
+        + report.already_present
+        + report.expired
+        + report.vanished
+        + report.left_behind
+    )
+
+
+def before_each_removal(
+    monkeypatch: pytest.MonkeyPatch, store: TenantStore, act: Callable[[], Awaitable[None]]
+) -> None:
+    """Run ``act`` (the old service, say) between the copy and the removal of old keys: at the
+    worst moment, every time (the backend's own removal then runs, against the real server)."""
+    backend: Any = store.backend
+    remove = backend.migrate_delete
+
+    async def late(keys: Any, max_items: int) -> list[str]:
+        await act()
+        result: list[str] = await remove(keys, max_items)
+        return result
+
+    monkeypatch.setattr(backend, "migrate_delete", late)
+
+
+async def test_a_ttl_the_old_service_refreshes_during_the_move_is_kept(
+    store: TenantStore, old: OldLayout, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The old service re-SETs an entry with the same value and a fresh TTL after it was
+    copied: the old key is not removed with the stale TTL; the next pass carries the new one."""
+    value = json.dumps({"state": "selected"})
+    await old.set("select:t1:m1", value, px=60_000)
+    refreshed = 0
+
+    async def refresh() -> None:
+        nonlocal refreshed
+        if refreshed == 0:
+            await old.set("select:t1:m1", value, px=1_800_000)
+        refreshed += 1
+
+    before_each_removal(monkeypatch, store, refresh)
+    report = await store.migrate_from(old.prefix)
+    assert refreshed == 2  # the first removal found the TTL changed; the second pass removed it
+    assert (report.moved, report.left_behind) == (1, 0)
+    ttl = await store.get_ttl("select:t1:m1")
+    assert ttl is not None
+    assert ttl > 1_700_000
+    assert await store.get("select:t1:m1") == {"state": "selected"}
+    assert not await old.exists("select:t1:m1")
+
+
+async def test_a_copy_takes_the_ttl_the_old_key_has_now(store: TenantStore, old: OldLayout) -> None:
+    value = json.dumps({"state": "on"})
+    await old.set("status:o1", value, px=60_000)
+    await old.set("status:o2", value, px=60_000)
+    await store.migrate_from(old.prefix, copy=True)
+    await old.set("status:o1", value, px=1_800_000)  # refreshed by the old service
+    await old.set("status:o2", value)  # made permanent
+    report = await store.migrate_from(old.prefix)
+    assert (report.moved, report.conflict_count) == (2, 0)
+    ttl = await store.get_ttl("status:o1")
+    assert ttl is not None
+    assert ttl > 1_700_000
+    assert await store.get_ttl("status:o2") is None
+
+
+async def test_a_key_the_old_service_deletes_during_the_move_does_not_live_on(
+    store: TenantStore, old: OldLayout, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await seed(old, 5)
+
+    async def cancel_transaction() -> None:
+        await old.drop("search:3")
+
+    before_each_removal(monkeypatch, store, cancel_transaction)
+    report = await store.migrate_from(old.prefix)
+    assert report.vanished == 1
+    assert report.moved == 10
+    assert accounted(report) == report.scanned == 11
+    assert await store.get("search:3") is None  # the copy was withdrawn
+    assert await store.list_get_all("search:3:responses") != []
+    assert await store.count_keys() == 10
+    if store.strategy == "index":
+        assert (await store.verify_index()).clean
+
+
+async def test_a_dry_run_tells_conflicts_and_copies_apart(
+    store: TenantStore, old: OldLayout
+) -> None:
+    await seed(old, 10)
+    await store.migrate_from(old.prefix, copy=True)
+    await store.set("search:4", {"from": "new"})  # the new service wrote it since
+    await old.set("search:new", json.dumps({"txn": "new"}))  # the old service, since
+    report = await store.migrate_from(old.prefix, dry_run=True)
+    assert report.scanned == 22
+    assert (report.moved, report.already_present, report.conflict_count) == (1, 20, 1)
+    assert report.conflicts == [old.key("search:4")]
+    assert accounted(report) == report.scanned
+    assert await store.get("search:new") is None  # nothing written
+    assert await old.exists("search:4")
 
 
 async def test_bad_old_prefixes_are_refused(store: TenantStore) -> None:
@@ -274,3 +380,28 @@ async def test_the_move_never_blocks_and_never_sends_keys(slow_server: FixtureSe
     assert "cmdstat_keys" not in stats
     slowest = max(entry["duration"] for entry in entries)
     assert slowest < 10_000, slowest  # us: every command stays short (COUNT 1000 per page)
+
+
+@pytest.mark.redis
+async def test_long_lists_move_in_short_commands(slow_server: FixtureServer) -> None:
+    """Lists of 1,000 responses: the read, write and remove scripts split their work by the
+    move budget, where one call per 200 keys would read 60,000 items at once."""
+    async with tenantkv.open_store(slow_server.url, tenant="buyer.example.com") as store:
+        old = OldLayout(store)
+        items = [json.dumps({"bpp": f"bpp-{i:04d}.example.com", "price": i}) for i in range(1_000)]
+        with redis.Redis(host=slow_server.host, port=slow_server.port) as raw:
+            for n in range(60):
+                raw.rpush(old.key(f"search:{n}:responses"), *items)
+            raw.slowlog_reset()
+            raw.config_set("slowlog-max-len", 100_000)
+            raw.config_resetstat()
+            report = await store.migrate_from(old.prefix)
+            entries = raw.slowlog_get(100_000)
+            calls = raw.info("commandstats")["cmdstat_evalsha"]["calls"]
+        assert report.moved == 60
+        assert await store.list_get_all("search:7:responses") == [json.loads(i) for i in items]
+    # Read, write and remove: about one call per list each (each is most of the budget).
+    assert calls >= 3 * 60, calls
+    scripts = [entry for entry in entries if entry["command"].startswith(b"EVALSHA")]
+    slowest = max(scripts, key=lambda entry: entry["duration"])
+    assert slowest["duration"] < 10_000, (slowest["duration"], slowest["command"][:80])  # us

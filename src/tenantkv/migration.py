@@ -16,26 +16,37 @@ bounded server calls per hash slot involved:
    key stays, and both are reported). What the migration writes is noted in
    the tenant's *ledger*, ``<prefix>:{<tenant>}#moved`` (per shard: member ->
    fingerprint), so a later run knows its own copies; ``clear()`` drops it. A
-   new key that already holds the same content counts as copied (a run that
-   was interrupted, or a ``copy`` run before);
+   new key that already holds the same content (a run that was interrupted, a
+   ``copy`` run before) is not written again; if it is the migration's own
+   copy, its expiry is set to the old key's;
 3. **remove** each old key, in one script on its slot, *only if its
-   fingerprint is still the one read in step 1*.
+   fingerprint and its expiry time are still those read in step 1*.
 
 The rule for live traffic, then (last writer wins, nothing lost): the old
 service may go on writing old keys during the move. A key it writes again
-after step 1 is not removed in step 3: it is read and copied again in a later
-pass, or by a later run (overwriting the new key, since that still holds the
-migration's own copy), until it is removed unchanged. So the last write to
-the old key is the one that ends up in the new layout. If the *new* service
-has written the new key meanwhile, the new key is newer: it is kept, and the
-old key is left and reported as a conflict, never silently dropped. Every step
-is idempotent, so a run that was interrupted (Ctrl-C, a crash) is finished by
-running it again, and nothing is moved twice.
+after step 1, or whose TTL it refreshes, is not removed in step 3: it is read
+and copied again in a later pass, or by a later run (overwriting the new key,
+or setting its expiry, since that still holds the migration's own copy),
+until it is removed unchanged. So the last write to the old key is the one
+that ends up in the new layout, TTL included. A key the old service *deletes*
+after step 1 is not resurrected either: the migration withdraws its copy (if
+the new key still holds it) and counts the key as ``vanished``. If the *new*
+service has written the new key meanwhile, the new key is newer: it is kept,
+and the old key is left and reported as a conflict, never silently dropped.
+Every step is idempotent, so a run that was interrupted (Ctrl-C, a crash) is
+finished by running it again, and nothing is moved twice. One window stays:
+a run killed between steps 2 and 3 of a key that the old service then
+deletes leaves the copy, since no later run sees the old key again.
+
+The scripts' work is bounded (:data:`~tenantkv.backends.base.MOVE_BUDGET`: a
+unit per key, per list item, per 4 KiB of a string): a read or remove call
+stops at the budget and the rest is sent again, and writes are split to fit,
+so no command runs long however long the values are.
 
 Values must be what tenantkv stores (JSON); a string or list item that is not
 JSON is reported, not moved. Other Redis types are reported, and so are lists
 longer than ``max_list_items`` (read in one command, they would exceed the
-time budget of a command).
+time budget of a command; raise ``max_list_items`` to move them in longer commands).
 
 On a cluster the old keys live in any slot and the new ones in the tenant's:
 steps 1 and 3 run per old slot, step 2 on the tenant's slot (the commands:
@@ -48,12 +59,12 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar
 
 from . import codec
-from .backends.base import MigratingBackend, MoveIn, OldKey
+from .backends.base import MOVE_BUDGET, MigratingBackend, MoveIn, OldKey, move_cost
 from .codec import decode_keys
 from .errors import DecodeError, InvalidValueError
 from .glob import escape_glob
@@ -73,7 +84,7 @@ __all__ = [
 ]
 
 #: Longest list moved (its items are read, compared and written in one command each).
-DEFAULT_MAX_LIST_ITEMS = 10_000
+DEFAULT_MAX_LIST_ITEMS = 1_000
 #: Keys per read or remove script (about 4 us of server time each on a 2-vCPU VM), and per
 #: write script (about 12 us each with the index: it also checks the new key, notes the
 #: ledger and updates the index), so that each command stays near 1 ms of server time.
@@ -95,7 +106,9 @@ def ledgers(namespace: Namespace) -> list[str]:
 class MigrationReport:
     """What :meth:`~tenantkv.TenantStore.migrate_from` did (or, with ``dry_run``, would do).
 
-    Counts are exact; the key lists (old keys) name at most ``max_reported`` each.
+    Counts are exact, and every old key seen is counted once: ``scanned == moved +
+    already_present + expired + vanished + left_behind``. The key lists (old keys) name at
+    most ``max_reported`` each.
     """
 
     tenant: str
@@ -104,13 +117,19 @@ class MigrationReport:
     copy: bool = False
     #: Old keys seen by the SCAN of the old prefix.
     scanned: int = 0
-    #: Written into the tenant's namespace and removed from the old layout (with
-    #: ``copy``: written, old key kept; with ``dry_run``: would be).
+    #: In the tenant's namespace and removed from the old layout (whether this run wrote the
+    #: copy or an earlier run had); with ``copy``: written, old key kept; with ``dry_run``:
+    #: would be written.
     moved: int = 0
-    #: The new layout already held the same content (an earlier run, a copy).
+    #: With ``copy`` or ``dry_run``: the new layout already held the same content (an earlier
+    #: run's copy), nothing to write.
     already_present: int = 0
     #: Expired before they could be written: not resurrected.
     expired: int = 0
+    #: Gone (deleted or expired) between the SCAN and their removal: not moved, and a copy
+    #: this migration had made of one is withdrawn, so a key the old service deleted does
+    #: not live on in the new layout.
+    vanished: int = 0
     #: The new key holds something else: kept, old key left in place.
     conflicts: list[str] = field(default_factory=list)
     conflict_count: int = 0
@@ -194,7 +213,7 @@ async def migrate(
     tally = _Report(report, max_reported)
     writer = store._writer
     seen: set[str] = set()
-    # Old keys the old service changed while this run moved them: another pass.
+    # Old keys the old service changed while this pass moved them: another pass.
     retry: set[str] = set()
 
     def relative_of(old_key: str) -> str | None:
@@ -202,6 +221,26 @@ async def migrate(
             return check_key(old_key[len(old_prefix) :])
         except ValueError:
             return None
+
+    def withdrawal(relative: str) -> MoveIn:
+        return MoveIn(namespace.key(relative), relative, "none", "", -2, [])
+
+    async def write(moves: list[MoveIn]) -> list[str]:
+        """One ``migrate_write`` per shard and part (a shard's keys, index and ledger share
+        one slot); with ``dry_run``, only the statuses."""
+        statuses = [""] * len(moves)
+        by_shard: dict[int, list[int]] = {}
+        for position, move in enumerate(moves):
+            by_shard.setdefault(namespace.shard_of(move.member), []).append(position)
+        for shard, positions in by_shard.items():
+            ledger = ledgers(namespace)[shard]
+            for part in _parts(moves, positions):
+                written = await writer.migrate_write(
+                    ledger, [moves[i] for i in part], max_list_items, check=dry_run
+                )
+                for position, status in zip(part, written, strict=True):
+                    statuses[position] = status
+        return statuses
 
     async def handle(old_keys: list[str]) -> None:
         for first in range(0, len(old_keys), READ_BATCH):
@@ -212,64 +251,64 @@ async def migrate(
         moves: list[MoveIn] = []
         sources: list[OldKey] = []
         for old in olds:
-            if old.kind == "none":
-                continue  # gone meanwhile (expired, or deleted by the old service)
             relative = relative_of(old.key)
-            if old.kind not in ("string", "list") or relative is None:
+            if old.kind == "none" and relative is not None:
+                # Gone since it was seen (deleted, expired): if this migration copied it
+                # (an earlier pass or run), the copy is withdrawn.
+                moves.append(withdrawal(relative))
+            elif old.kind == "none":
+                report.vanished += 1
+                continue
+            elif old.kind not in ("string", "list") or relative is None:
                 tally.name("unsupported", old.key)
                 continue
-            if not _is_json(old):
+            elif not _is_json(old):
                 tally.name("not_json", old.key)
                 continue
-            if dry_run:
-                report.moved += 1
-                continue
-            target = namespace.key(relative)
-            move = MoveIn(target, relative, old.kind, old.fingerprint, old.expire_at_ms, old.items)
-            moves.append(move)
+            else:
+                target = namespace.key(relative)
+                moves.append(
+                    MoveIn(target, relative, old.kind, old.fingerprint, old.expire_at_ms, old.items)
+                )
             sources.append(old)
         if not moves:
             return
-        # One write per shard (each shard's keys, index and ledger share one slot).
-        by_shard: dict[int, list[int]] = {}
-        for position, move in enumerate(moves):
-            by_shard.setdefault(namespace.shard_of(move.member), []).append(position)
-        statuses: list[str] = [""] * len(moves)
-        for shard, positions in by_shard.items():
-            ledger = ledgers(namespace)[shard]
-            for first in range(0, len(positions), WRITE_BATCH):
-                part = positions[first : first + WRITE_BATCH]
-                written = await writer.migrate_write(
-                    ledger, [moves[i] for i in part], max_list_items
-                )
-                for position, status in zip(part, written, strict=True):
-                    statuses[position] = status
-        removable: list[OldKey] = []
-        for old, status in zip(sources, statuses, strict=True):
-            if status == "expired":
+        statuses = await write(moves)
+        removable: list[tuple[OldKey, MoveIn]] = []
+        for old, move, status in zip(sources, moves, statuses, strict=True):
+            if status in ("withdrawn", "absent"):
+                report.vanished += 1
+            elif status == "expired":
                 report.expired += 1
             elif status == "conflict":
                 tally.name("conflicts", old.key)
-            else:
-                if status == "same" and old.key not in retry:
+            elif copy or dry_run:  # the old key stays
+                if status == "same":
                     report.already_present += 1
-                    if copy:
-                        continue
-                elif copy:
+                else:
                     report.moved += 1
-                    continue
-                removable.append(old)
-        if copy or not removable:
-            return
-        removed = await backend.migrate_delete(
-            [(old.key, old.fingerprint) for old in removable], max_list_items
-        )
-        for old, gone in zip(removable, removed, strict=True):
-            if gone:
-                report.moved += 1
-                retry.discard(old.key)
             else:
-                retry.add(old.key)  # written again meanwhile: another pass
+                removable.append((old, move))
+        if not removable:
+            return
+        outcomes = await backend.migrate_delete(
+            [(old.key, old.fingerprint, old.expire_at_ms) for old, _ in removable],
+            max_list_items,
+        )
+        gone: list[MoveIn] = []
+        for (old, move), outcome in zip(removable, outcomes, strict=True):
+            if outcome == "removed":
+                report.moved += 1
+            elif outcome == "changed":  # written again, or its TTL changed: another pass
+                retry.add(old.key)
+            else:  # gone: deleted after the copy was made, so the copy goes too
+                gone.append(withdrawal(move.member))
+                report.vanished += 1
+        if gone:
+            await write(gone)
+
+    def tell() -> None:
+        meter.add(0, moved=report.moved - meter.moved)
 
     pages = backend.scan(escape_glob(old_prefix) + "*", Pace(store.budget_ms, count))
     async with contextlib.aclosing(pages):
@@ -284,8 +323,28 @@ async def migrate(
     for _ in range(MAX_PASSES):
         if not retry:
             break
-        await handle(sorted(retry))  # (handle goes READ_BATCH keys at a time)
-    for key in retry:
+        pending = sorted(retry)
+        retry.clear()
+        await handle(pending)  # (handle goes READ_BATCH keys at a time)
+        tell()
+    for key in sorted(retry):
         tally.name("changed", key)
     report.duration_s = time.perf_counter() - started
     return report
+
+
+def _parts(moves: list[MoveIn], positions: list[int]) -> Iterator[list[int]]:
+    """``positions`` in runs of at most :data:`WRITE_BATCH` keys and :data:`MOVE_BUDGET` of
+    work, one key at least."""
+    part: list[int] = []
+    spent = 0
+    for position in positions:
+        move = moves[position]
+        cost = move_cost(move.kind, move.items)
+        if part and (len(part) == WRITE_BATCH or spent + cost > MOVE_BUDGET):
+            yield part
+            part, spent = [], 0
+        part.append(position)
+        spent += cost
+    if part:
+        yield part

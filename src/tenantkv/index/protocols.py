@@ -140,9 +140,9 @@ class KeyWriter(Protocol):
     async def batch(self, ops: Sequence[BatchOp]) -> list[Any]: ...
 
     async def migrate_write(
-        self, ledger: str, moves: Sequence[MoveIn], max_items: int
+        self, ledger: str, moves: Sequence[MoveIn], max_items: int, *, check: bool = False
     ) -> list[str]:
-        """Write keys moved in, of one shard (``written``, ``same``, ``conflict``, ``expired``)."""
+        """Write keys moved in, of one shard (see :meth:`Backend.migrate_write`)."""
         ...
 
 

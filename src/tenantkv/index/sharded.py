@@ -63,12 +63,12 @@ class ShardedKeyWriter:
         return await self._index(key).list_push(key, value, ttl_ms)
 
     async def migrate_write(
-        self, ledger: str, moves: Sequence[MoveIn], max_items: int
+        self, ledger: str, moves: Sequence[MoveIn], max_items: int, *, check: bool = False
     ) -> list[str]:
         """The moves are of one shard (the caller groups them): that shard's index writes them."""
         if not moves:
             return []
-        return await self._index(moves[0].key).migrate_write(ledger, moves, max_items)
+        return await self._index(moves[0].key).migrate_write(ledger, moves, max_items, check=check)
 
     async def _per_shard(
         self,

@@ -182,11 +182,13 @@ class MemoryBackend(BackendBase):
         return moving.migrate_read(self, keys, max_items)
 
     async def migrate_write(
-        self, ledger: str, moves: Sequence[MoveIn], max_items: int
+        self, ledger: str, moves: Sequence[MoveIn], max_items: int, *, check: bool = False
     ) -> list[str]:
-        return moving.migrate_write(self, ledger, moves, max_items)
+        return moving.migrate_write(self, ledger, moves, max_items, check=check)
 
-    async def migrate_delete(self, keys: Sequence[tuple[str, str]], max_items: int) -> list[bool]:
+    async def migrate_delete(
+        self, keys: Sequence[tuple[str, str, int]], max_items: int
+    ) -> list[str]:
         return moving.migrate_delete(self, keys, max_items)
 
     # -- batches -------------------------------------------------------------

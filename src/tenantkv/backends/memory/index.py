@@ -134,9 +134,11 @@ class MemoryKeyIndex:
         return length
 
     async def migrate_write(
-        self, ledger: str, moves: Sequence[MoveIn], max_items: int
+        self, ledger: str, moves: Sequence[MoveIn], max_items: int, *, check: bool = False
     ) -> list[str]:
-        return moving.migrate_write(self._backend, ledger, moves, max_items, synced=self._sync)
+        return moving.migrate_write(
+            self._backend, ledger, moves, max_items, check=check, synced=self._sync
+        )
 
     async def batch(self, ops: Sequence[BatchOp]) -> list[Any]:
         """Every op in order, index entries included, with no other task in between."""

@@ -15,7 +15,7 @@ __all__ = ["migrate_delete", "migrate_read", "migrate_write"]
 
 
 def _content(backend: MemoryBackend, key: str, max_items: int) -> tuple[str, str, list[bytes], int]:
-    """Type, fingerprint, items and length of ``key`` (as the scripts' ``fingerprint``)."""
+    """Type, fingerprint, items and length of ``key`` (as the scripts' ``content``)."""
     entry = backend.keyspace.lookup(key)
     if entry is None:
         return "none", "", [], 0
@@ -27,13 +27,18 @@ def _content(backend: MemoryBackend, key: str, max_items: int) -> tuple[str, str
     return "list", fingerprint("list", items), items, len(items)
 
 
+def _expiry(backend: MemoryBackend, key: str) -> int:
+    """PEXPIRETIME of ``key``: -2 gone, -1 no TTL, else the absolute time in ms."""
+    entry = backend.keyspace.lookup(key)
+    return -2 if entry is None else -1 if entry.expire_at_ms is None else entry.expire_at_ms
+
+
 def migrate_read(backend: MemoryBackend, keys: Sequence[str], max_items: int) -> list[OldKey]:
     backend._check_open()
     out: list[OldKey] = []
     for key in keys:
         kind, print_, items, length = _content(backend, key, max_items)
-        entry = backend.keyspace.lookup(key)
-        at = -2 if entry is None else -1 if entry.expire_at_ms is None else entry.expire_at_ms
+        at = _expiry(backend, key)
         out.append(OldKey(key, kind, print_, at, items, length if kind == "toolarge" else 0))
     return out
 
@@ -43,46 +48,67 @@ def migrate_write(
     ledger: str,
     moves: Sequence[MoveIn],
     max_items: int,
+    *,
+    check: bool = False,
     synced: Callable[[str], None] | None = None,
 ) -> list[str]:
     """As ``lua/migrate_write.lua``; ``synced(key)`` updates the key's index entry, if any."""
     backend._check_open()
-    now = backend.keyspace.clock()
-    copies = backend.keyspace.ledgers.setdefault(ledger, {})
+    keyspace = backend.keyspace
+    now = keyspace.clock()
+    copies = keyspace.ledgers.setdefault(ledger, {})
     statuses: list[str] = []
     for move in moves:
         own = copies.get(move.member, "")
-        status = "written"
-        if move.expire_at_ms != -1 and move.expire_at_ms <= now:
+        kind, print_, _, _ = _content(backend, move.key, max_items)
+        own_copy = kind != "none" and bool(own) and print_ == own
+        if move.kind == "none":
+            status = "withdrawn" if own_copy else "absent"
+        elif move.expire_at_ms != -1 and move.expire_at_ms <= now:
             status = "expired"
+        elif kind == "none":
+            status = "written"
+        elif print_ == move.old_fingerprint:
+            status = "same"
         else:
-            kind, print_, _, _ = _content(backend, move.key, max_items)
-            if kind != "none":
-                if kind == move.kind and print_ == move.old_fingerprint:
-                    status = "same"
-                elif not own or (kind, print_) != (move.kind, own):
-                    status = "conflict"
+            status = "written" if own_copy else "conflict"
+        statuses.append(status)
+        if check:
+            continue
+        at = None if move.expire_at_ms == -1 else move.expire_at_ms
         if status == "written":
-            backend.keyspace.remove(move.key)
+            keyspace.remove(move.key)
             value: bytes | deque[bytes] = (
                 move.items[0] if move.kind == "string" else deque(move.items)
             )
-            at = None if move.expire_at_ms == -1 else move.expire_at_ms
-            backend.keyspace.put(move.key, value, at)
+            keyspace.put(move.key, value, at)
+        elif status == "same" and own_copy:
+            entry = keyspace.lookup(move.key)
+            if entry is not None:  # (it is: it holds the copy)
+                entry.expire_at_ms = at
+                keyspace.schedule_expiry(move.key)
+        elif status == "withdrawn":
+            keyspace.remove(move.key)
+            del copies[move.member]
         if status in ("written", "same"):
             copies[move.member] = move.old_fingerprint
-        if synced is not None and status != "conflict":
+        if synced is not None and status not in ("conflict", "absent"):
             synced(move.key)
-        statuses.append(status)
     return statuses
 
 
 def migrate_delete(
-    backend: MemoryBackend, keys: Sequence[tuple[str, str]], max_items: int
-) -> list[bool]:
+    backend: MemoryBackend, keys: Sequence[tuple[str, str, int]], max_items: int
+) -> list[str]:
     backend._check_open()
-    out: list[bool] = []
-    for key, expected in keys:
-        _, print_, _, _ = _content(backend, key, max_items)
-        out.append(bool(print_) and print_ == expected and backend.keyspace.remove(key))
+    out: list[str] = []
+    for key, expected, at in keys:
+        kind, print_, _, _ = _content(backend, key, max_items)
+        if kind == "none":
+            out.append("gone")
+        elif print_ and print_ == expected and _expiry(backend, key) == at:
+            backend.keyspace.remove(key)
+            out.append("removed")
+        else:
+            out.append("changed")
     return out

@@ -61,7 +61,7 @@ from .batching import batch_call, batch_results, unindexed_keys
 from .commands import SingleKeyCommands
 from .errors import cancellation_only, translate_cluster_errors
 from .index import IndexServer, RedisKeyIndex
-from .moving import delete_args, moving_scripts, parse_read
+from .moving import delete_all, moving_scripts, read_all
 from .options import DEFAULT_TOPOLOGY_WAIT_MS, NO_RETRY, cluster_url, node_options
 from .pubsub import RedisSubscription, SubscriberHub
 from .scripts import lua_source, script_source
@@ -304,20 +304,18 @@ class RedisClusterBackend(SingleKeyCommands, BackendBase):
 
     async def migrate_read(self, keys: Sequence[str], max_items: int) -> list[OldKey]:
         async def read(positions: list[int]) -> list[OldKey]:
-            part = [keys[i] for i in positions]
-            return parse_read(part, await self._moving["read"](keys=part, args=[max_items]))
+            return await read_all(self._moving["read"], [keys[i] for i in positions], max_items)
 
         return await self._per_slot(keys, read)
 
-    async def migrate_delete(self, keys: Sequence[tuple[str, str]], max_items: int) -> list[bool]:
-        async def delete(positions: list[int]) -> list[bool]:
+    async def migrate_delete(
+        self, keys: Sequence[tuple[str, str, int]], max_items: int
+    ) -> list[str]:
+        async def delete(positions: list[int]) -> list[str]:
             part = [keys[i] for i in positions]
-            replies = await self._moving["delete"](
-                keys=[key for key, _ in part], args=delete_args(part, max_items)
-            )
-            return [bool(reply) for reply in replies]
+            return await delete_all(self._moving["delete"], part, max_items)
 
-        return await self._per_slot([key for key, _ in keys], delete)
+        return await self._per_slot([key for key, _, _ in keys], delete)
 
     async def unlink(self, keys: Sequence[str]) -> int:
         """UNLINK grouped by slot, at most :data:`UNLINK_BATCH` keys per command."""

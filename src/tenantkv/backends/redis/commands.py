@@ -71,13 +71,13 @@ class SingleKeyCommands:
     _moving: dict[str, AsyncScript]
 
     async def migrate_write(
-        self, ledger: str, moves: Sequence[MoveIn], max_items: int
+        self, ledger: str, moves: Sequence[MoveIn], max_items: int, *, check: bool = False
     ) -> list[str]:
         """One script (``lua/migrate_write.lua``): the moves are of one shard, so one slot."""
         if not moves:
             return []
         keys = [ledger, ledger, ledger, *(move.key for move in moves)]
-        args = write_args(moves, indexed=False, max_items=max_items)
+        args = write_args(moves, indexed=False, max_items=max_items, check=check)
         with self._errors("EVALSHA"):
             replies = await self._moving["write"](keys=keys, args=args)
         return [decode_key(reply) for reply in replies]

@@ -359,12 +359,12 @@ class RedisKeyIndex:
         return length
 
     async def migrate_write(
-        self, ledger: str, moves: Sequence[MoveIn], max_items: int
+        self, ledger: str, moves: Sequence[MoveIn], max_items: int, *, check: bool = False
     ) -> list[str]:
         """Keys moved in, and their index entries, in one script (``lua/migrate_write.lua``)."""
         if not moves:
             return []
-        args = write_args(moves, indexed=True, max_items=max_items)
+        args = write_args(moves, indexed=True, max_items=max_items, check=check)
         data_keys = [ledger, *(move.key for move in moves)]
         replies = await self._run("migrate_write", "EVALSHA", data_keys, args)
         return [decode_key(reply) for reply in replies]

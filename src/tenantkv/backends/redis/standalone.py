@@ -25,7 +25,7 @@ from .batching import batch_call, batch_results, unindexed_keys
 from .commands import SingleKeyCommands
 from .errors import translate_errors
 from .index import IndexServer, RedisKeyIndex
-from .moving import delete_args, moving_scripts, parse_read
+from .moving import delete_all, moving_scripts, read_all
 from .options import NO_RETRY, standalone_url
 from .pubsub import RedisSubscription, SubscriberHub
 from .scripts import lua_source, script_source
@@ -130,17 +130,15 @@ class RedisBackend(SingleKeyCommands, BackendBase):
         if not keys:
             return []
         with self._errors("EVALSHA"):
-            replies = await self._moving["read"](keys=list(keys), args=[max_items])
-        return parse_read(keys, replies)
+            return await read_all(self._moving["read"], keys, max_items)
 
-    async def migrate_delete(self, keys: Sequence[tuple[str, str]], max_items: int) -> list[bool]:
+    async def migrate_delete(
+        self, keys: Sequence[tuple[str, str, int]], max_items: int
+    ) -> list[str]:
         if not keys:
             return []
         with self._errors("EVALSHA"):
-            replies = await self._moving["delete"](
-                keys=[key for key, _ in keys], args=delete_args(keys, max_items)
-            )
-        return [bool(reply) for reply in replies]
+            return await delete_all(self._moving["delete"], keys, max_items)
 
     async def publish(self, channel: str, data: bytes) -> int:
         with self._errors("PUBLISH"):

@@ -82,22 +82,48 @@ local function sampled_prune(micros, now)
   end
 end
 
--- Moving in from another layout (migrate_*.lua): a key's content as a fingerprint that depends
--- on its type and value only, not on how the server happens to encode it. A list's items are
--- length-prefixed, so no two different lists share a fingerprint. `limit` bounds the list read.
-local function fingerprint(key, limit)
+-- Moving in from another layout (migrate_*.lua): a key's type, a fingerprint of type and
+-- content ('<type>:<sha1>', whatever encoding the server uses) and the content itself: the value
+-- of a string, the items of a list, a list's length when it is over `limit` (type 'toolarge').
+-- A list's fingerprint hashes the items' lengths, then the items, so no two different lists share
+-- one (and no string is made per item: this is most of a migration script's time).
+local function list_print(items)
+  local lengths = {}
+  for i, item in ipairs(items) do
+    lengths[i] = #item
+  end
+  return 'list:' .. redis.sha1hex(table.concat(lengths, ',') .. '|' .. table.concat(items))
+end
+
+-- `bare`: no fingerprint (the reader computes it from the content, tenantkv/backends/base.py).
+local function content(key, limit, bare)
   local kind = redis.call('TYPE', key)['ok']
   if kind == 'string' then
-    return kind, redis.sha1hex(redis.call('GET', key))
+    local value = redis.call('GET', key)
+    return kind, bare and '' or 'string:' .. redis.sha1hex(value), value
   elseif kind == 'list' then
-    if redis.call('LLEN', key) > limit then
-      return 'toolarge', ''
+    local length = redis.call('LLEN', key)
+    if length > limit then
+      return 'toolarge', '', length
     end
-    local parts = {}
-    for _, item in ipairs(redis.call('LRANGE', key, 0, -1)) do
-      parts[#parts + 1] = #item .. ':' .. item
-    end
-    return kind, redis.sha1hex(table.concat(parts))
+    local items = redis.call('LRANGE', key, 0, -1)
+    return kind, bare and '' or list_print(items), items
   end
-  return kind, ''
+  return kind, '', ''
+end
+
+-- What handling one key's content costs a migration script, in the units of MOVE_BUDGET
+-- (tenantkv/backends/base.py, which has the same rule): one per key, one per list item, one per
+-- 256 bytes of content.
+local function cost(kind, payload)
+  if kind == 'list' then
+    local bytes = 0
+    for _, item in ipairs(payload) do
+      bytes = bytes + #item
+    end
+    return 1 + #payload + math.floor(bytes / 256)
+  elseif kind == 'string' then
+    return 1 + math.floor(#payload / 256)
+  end
+  return 1
 end

@@ -1,15 +1,26 @@
 #!lua flags=allow-oom
--- Remove old keys that were moved, each only if unchanged since it was read: KEYS are old keys
--- (one hash slot); ARGV[1] the most list items compared, then one fingerprint per key (as read
--- before the copy). One reply per key: 1 removed, 0 left (changed meanwhile, or gone).
-local limit = tonumber(ARGV[1])
-local out = {}
+-- Remove old keys that were moved, each only if unchanged since it was read: same type, content
+-- and expiry time. KEYS are old keys (one hash slot); ARGV[1] the most list items compared,
+-- ARGV[2] the budget of this call (as in migrate_read.lua: replies for a prefix of KEYS), then
+-- per key the fingerprint and the expiry time (PEXPIRETIME) read before the copy. One reply per
+-- key: 'removed'; 'changed' (written again or its TTL changed: left, for another pass); 'gone'
+-- (deleted or expired meanwhile).
+local limit, budget = tonumber(ARGV[1]), tonumber(ARGV[2])
+local out, spent = {}, 0
 for i, key in ipairs(KEYS) do
-  local _, print = fingerprint(key, limit)
-  if print ~= '' and print == ARGV[i + 1] then
-    out[i] = redis.call('UNLINK', key)
-  else
-    out[i] = 0
+  local kind, print, payload = content(key, limit)
+  local status = 'changed'
+  if kind == 'none' then
+    status = 'gone'
+  elseif print ~= '' and print == ARGV[2 * i + 1]
+      and redis.call('PEXPIRETIME', key) == tonumber(ARGV[2 * i + 2]) then
+    redis.call('UNLINK', key)
+    status = 'removed'
+  end
+  out[i] = status
+  spent = spent + cost(kind, payload)
+  if spent >= budget then
+    break
   end
 end
 return out

@@ -1,21 +1,18 @@
 #!lua flags=no-writes,allow-oom
 -- Read keys of another layout, to be moved in: KEYS are old keys (one hash slot); ARGV[1] the
--- most list items read. One reply per key: {type, fingerprint, expiry (PEXPIRETIME: -1 none,
--- -2 gone), payload}: the value of a string, the items of a list, nothing for other types or
--- for lists over the limit (type 'toolarge', payload its length).
-local limit = tonumber(ARGV[1])
-local out = {}
+-- most list items read, ARGV[2] the budget of this call (see `cost`): the script stops after the
+-- key that reaches it, so a call replies for a prefix of KEYS (one key at least) and the caller
+-- sends the rest again. One reply per key: {type, expiry (PEXPIRETIME: -1 none, -2 gone),
+-- payload}: the value of a string, the items of a list, a too-large list's length. The caller
+-- computes the fingerprint (the server's time is better spent elsewhere).
+local limit, budget = tonumber(ARGV[1]), tonumber(ARGV[2])
+local out, spent = {}, 0
 for i, key in ipairs(KEYS) do
-  local kind, print = fingerprint(key, limit)
-  local at = redis.call('PEXPIRETIME', key)
-  local payload = ''
-  if kind == 'string' then
-    payload = redis.call('GET', key)
-  elseif kind == 'list' then
-    payload = redis.call('LRANGE', key, 0, -1)
-  elseif kind == 'toolarge' then
-    payload = tostring(redis.call('LLEN', key))
+  local kind, _, payload = content(key, limit, true)
+  out[i] = {kind, redis.call('PEXPIRETIME', key), payload}
+  spent = spent + cost(kind, payload)
+  if spent >= budget then
+    break
   end
-  out[i] = {kind, print, at, payload}
 end
 return out
