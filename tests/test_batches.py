@@ -159,7 +159,79 @@ async def test_a_batch_is_sent_once(store: TenantStore) -> None:
     with pytest.raises(tenantkv.StoreClosedError):
         await b.send()
     empty = store.batch()
-    assert await empty.send() == []
+    await empty.send()
+    assert empty.results == []
+
+
+async def test_results_are_there_only_once_the_batch_was_sent(store: TenantStore) -> None:
+    b = store.batch()
+    many = b.set_many({"a": 1, "b": 2})
+    one = b.set("c", 3)
+    assert not many.done
+    with pytest.raises(LookupError):
+        _ = many.value
+    with pytest.raises(LookupError):
+        _ = b.results
+    await b.send()
+    assert many.done
+    assert one.done
+    assert many.value is None
+    assert await store.get_many(["a", "b", "c"]) == [1, 2, 3]
+
+
+@pytest.mark.redis
+async def test_a_value_that_is_not_json_fails_its_own_result_only() -> None:
+    """A get in a batch meets a value another program wrote: the batch was applied, the
+    other results are there, and only that call's value raises."""
+    with FixtureServer() as server:
+        async with tenantkv.open_store(server.url, tenant=new_tenant()) as store:
+            with redis.Redis(host=server.host, port=server.port) as client:
+                client.set(store.namespace.key("legacy"), b"<xml/>")
+            async with store.batch() as b:
+                legacy = b.get("legacy")
+                b.set("entry", {"n": 1})
+                pushed = b.list_push("responses", "r1")
+            assert pushed.value == 1
+            assert await store.get("entry") == {"n": 1}
+            assert legacy.done
+            with pytest.raises(tenantkv.DecodeError):
+                _ = legacy.value
+
+
+@pytest.mark.redis
+async def test_a_sharded_batch_publishes_after_every_earlier_call() -> None:
+    """Over several shards the parts of a batch run side by side; a publish still goes out
+    only after every call queued before it (SLOWLOG ids are the order the server ran them)."""
+    with FixtureServer(extra_args=("--slowlog-log-slower-than", "0")) as server:
+        async with tenantkv.open_store(
+            server.url, tenant=new_tenant(), shards=8, index=True
+        ) as store:
+            namespace = store.namespace
+            channel = "updates"
+            home = namespace.shard_of(channel)
+            names = [f"entry-{n}" for n in range(40)]
+            mine = next(name for name in names if namespace.shard_of(name) == home)
+            others = [name for name in names if namespace.shard_of(name) != home][:6]
+            async with store.batch() as b:  # loads the script
+                b.set("warm-up", 1)
+            with redis.Redis(host=server.host, port=server.port) as client:
+                client.slowlog_reset()
+                async with store.batch() as b:
+                    b.set(mine, 1)
+                    for name in others:
+                        b.set(name, 1)
+                    b.publish(channel, "written")
+                entries = client.slowlog_get(1_000)
+    scripts = sorted(
+        (entry for entry in entries if entry["command"].startswith(b"EVALSHA")),
+        key=lambda entry: entry["id"],
+    )
+    physical_channel = namespace.key(channel).encode()
+    last = scripts[-1]["command"]
+    assert physical_channel in last
+    # The publish's call carries no set, and the sets' calls all ran before it.
+    assert not any(namespace.key(name).encode() in last for name in [mine, *others])
+    assert len(scripts) >= 1 + len({namespace.shard_of(name) for name in [mine, *others]})
 
 
 async def test_list_push_with_a_ttl_sets_and_refreshes_it(store: TenantStore) -> None:

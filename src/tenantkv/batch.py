@@ -15,13 +15,17 @@ and are applied in the order queued, with no other client's command in
 between, all or none: a call that meets a key of the wrong type
 (``WrongTypeError``) stops the whole batch before anything is written. Each
 call returns a :class:`BatchResult` whose ``value`` is what the store's own
-call would have returned, available once the block has exited.
+call would have returned, available once the block has exited (a ``get`` of a
+value that is not JSON raises ``DecodeError`` when its ``value`` is read; the
+batch was applied all the same).
 
 Where that holds: a single Redis server (one script), and a cluster for a
 tenant without shards (its keys and channels share one hash slot, one
 script). A tenant spread over shards (``shards=N``) gets one such atomic
 step per shard involved, the shards side by side; each shard's part is all
-or none on its own. ``memory://`` applies the whole batch with no other task
+or none on its own, and a ``publish`` is sent only once every call queued
+before it has been applied, in every shard (so a subscriber that reads on a
+message sees the batch's writes). ``memory://`` applies the whole batch with no other task
 running in between.
 """
 
@@ -50,12 +54,16 @@ class BatchResult(Generic[T]):
 
     def __init__(self, call: str, decode: Any = None) -> None:
         self.call = call
+        #: Turns the reply into the value, when it is read (a value that is not JSON then
+        #: raises there, not in the middle of handing out the batch's other results).
         self._decode = decode
         self._done = False
         self._value: Any = None
 
     def __repr__(self) -> str:
-        shown = repr(self._value) if self._done else "pending"
+        shown = (
+            "pending" if not self._done else "not decoded" if self._decode else repr(self._value)
+        )
         return f"BatchResult({self.call}: {shown})"
 
     @property
@@ -65,14 +73,18 @@ class BatchResult(Generic[T]):
 
     @property
     def value(self) -> T:
-        """The call's result; raises ``LookupError`` before the batch was sent."""
+        """The call's result; raises ``LookupError`` before the batch was sent, and
+        ``DecodeError`` for a ``get`` whose value is not JSON (the batch was applied)."""
         if not self._done:
             raise LookupError(f"{self.call}: the batch has not been sent yet")
+        if self._decode is not None:
+            self._value = self._decode(self._value)
+            self._decode = None
         result: T = self._value
         return result
 
     def _set(self, raw: Any) -> None:
-        self._value = raw if self._decode is None else self._decode(raw)
+        self._value = raw
         self._done = True
 
 
@@ -83,6 +95,8 @@ class Batch:
         self._store = store
         self._ops: list[BatchOp] = []
         self._results: list[BatchResult[Any]] = []
+        # Results of calls made of several ops (set_many): done when the batch is sent.
+        self._groups: list[BatchResult[Any]] = []
         self._sent = False
 
     def __repr__(self) -> str:
@@ -120,7 +134,7 @@ class Batch:
         for physical, encoded in items:
             self._ops.append(BatchOp("set", physical, encoded, ttl))
             self._results.append(BatchResult("set"))
-        result._set(None)
+        self._groups.append(result)
         return result
 
     def delete(self, key: str) -> BatchResult[bool]:
@@ -161,11 +175,13 @@ class Batch:
     # -- sending -----------------------------------------------------------------
     @property
     def results(self) -> list[Any]:
-        """The value of every call queued, in order (``set_many`` counts one per item)."""
+        """The value of every call queued, in order (``set_many`` counts one per item);
+        ``LookupError`` before the batch was sent."""
         return [result.value for result in self._results]
 
-    async def send(self) -> list[Any]:
-        """Send the queued calls now (the ``async with`` block does it on exit)."""
+    async def send(self) -> None:
+        """Send the queued calls now (the ``async with`` block does it on exit); then each
+        call's result has its value (and :attr:`results` all of them)."""
         self._check_not_sent()
         self._store._check_open()
         self._sent = True
@@ -175,7 +191,8 @@ class Batch:
                 replies = await self._store._writer.batch(self._ops)
             for result, reply in zip(self._results, replies, strict=True):
                 result._set(reply)
-        return self.results
+        for group in self._groups:
+            group._set(None)
 
     async def __aenter__(self) -> Batch:
         self._store._check_open()

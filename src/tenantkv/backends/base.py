@@ -25,6 +25,7 @@ __all__ = [
     "MoveIn",
     "OldKey",
     "Subscription",
+    "batch_steps",
     "fingerprint",
     "move_cost",
 ]
@@ -85,6 +86,26 @@ class BatchOp:
         if self.kind == "get":
             return reply if reply is None or isinstance(reply, bytes) else bytes(reply)
         return int(reply)
+
+
+def batch_steps(ops: Sequence[BatchOp], groups: int) -> list[list[int]]:
+    """The positions of ``ops`` in the steps a batch spread over ``groups`` hash slots (or
+    shards) is sent in, one after the other, each step's groups side by side.
+
+    One group: one step, all of it (one atomic call). Several: runs of calls
+    that are not ``publish``, then runs of ``publish``, so that a message goes
+    out only once every call queued before it has been applied, in whatever
+    group (a subscriber that reads on a message sees what the batch wrote).
+    """
+    if groups <= 1:
+        return [list(range(len(ops)))]
+    steps: list[list[int]] = []
+    for position, op in enumerate(ops):
+        publishing = op.kind == "publish"
+        if not steps or (ops[steps[-1][-1]].kind == "publish") != publishing:
+            steps.append([])
+        steps[-1].append(position)
+    return steps
 
 
 # -- moving in from another key layout (tenantkv.migration) --------------------------------

@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
 from typing import Any
 
-from ..backends.base import BatchOp, MoveIn
+from ..backends.base import BatchOp, MoveIn, batch_steps
 from ..fanout import gather_limited
 from ..namespace import Namespace
 from .protocols import KeyIndex
@@ -88,11 +88,22 @@ class ShardedKeyWriter:
 
     async def batch(self, ops: Sequence[BatchOp]) -> list[Any]:
         """One call per shard involved (keys and channels alike), shards concurrently:
-        each shard's part is all-or-none and in order; the parts stand on their own."""
-        return await self._per_shard(
-            [op.key for op in ops],
-            lambda index, positions: index.batch([ops[i] for i in positions]),
-        )
+        each shard's part is all-or-none and in order; the parts stand on their own. Over
+        several shards, in steps (:func:`batch_steps`): a publish goes after every call
+        queued before it."""
+        out: list[Any] = [None] * len(ops)
+        for step in batch_steps(ops, len(self._by_shard([op.key for op in ops]))):
+            part = [ops[i] for i in step]
+
+            async def shard_part(
+                index: KeyIndex, positions: list[int], part: list[BatchOp] = part
+            ) -> list[Any]:
+                return await index.batch([part[i] for i in positions])
+
+            results = await self._per_shard([op.key for op in part], shard_part)
+            for position, result in zip(step, results, strict=True):
+                out[position] = result
+        return out
 
     async def unlink(self, keys: Sequence[str]) -> int:
         groups = self._by_shard(keys)

@@ -18,7 +18,8 @@ keys or channels (``tenantkv acl`` prints the whole line). Two levels:
   saying so).
 
 Moving keys in from another layout (``migrate_from``) reads keys outside the
-tenant's pattern: it needs a user allowed those keys too (and ``DEL``).
+tenant's pattern: it needs a user allowed those keys too (and the commands its scripts use:
+``UNLINK``, ``HGET``/``HSET``/``HDEL``, ``PERSIST``, see the README).
 
 Commands called inside the index's Lua scripts are checked against the ACL
 too, so they are listed here (:data:`SCRIPT_COMMANDS`); ``tests/test_acl.py``

@@ -56,7 +56,7 @@ from ...index.protocols import IndexKeys
 from ...pacing import SCAN, SCAN_UNLINK, Pace
 from ...telemetry import count_server_call
 from ...urls import Address, StoreURL
-from ..base import BackendBase, BatchOp, OldKey
+from ..base import BackendBase, BatchOp, OldKey, batch_steps
 from .batching import batch_call, batch_results, unindexed_keys
 from .commands import SingleKeyCommands
 from .errors import cancellation_only, translate_cluster_errors
@@ -271,10 +271,10 @@ class RedisClusterBackend(SingleKeyCommands, BackendBase):
 
     async def batch(self, ops: Sequence[BatchOp]) -> list[Any]:
         """One script call (``lua/batch.lua``) per hash slot, slots in parallel: atomic per
-        slot (an unsharded tenant's keys and channels all share one)."""
+        slot (an unsharded tenant's keys and channels all share one). Over several slots,
+        in steps (:func:`batch_steps`): a publish goes after every call queued before it."""
         if not ops:
             return []
-        groups = group_by_slot(op.key for op in ops)
         out: list[Any] = [None] * len(ops)
 
         async def one_slot(positions: list[int]) -> None:
@@ -285,7 +285,11 @@ class RedisClusterBackend(SingleKeyCommands, BackendBase):
                 out[position] = result
 
         with self._errors("EVALSHA"):
-            await gather_limited(partial(one_slot, p) for p in groups.values())
+            for step in batch_steps(ops, len(group_by_slot(op.key for op in ops))):
+                groups = group_by_slot(ops[i].key for i in step)
+                await gather_limited(
+                    partial(one_slot, [step[j] for j in positions]) for positions in groups.values()
+                )
         return out
 
     # -- moving in from another layout (tenantkv.migration): one script per slot ----
