@@ -110,6 +110,20 @@ def test_migrate_in_a_terminal_shows_its_progress(server: FixtureServer) -> None
     assert "moved: 40000" in out
 
 
+def test_a_json_report_goes_to_stdout_while_the_terminal_shows_progress(
+    server: FixtureServer,
+) -> None:
+    """`tenantkv migrate --json > report.json` in a terminal: the bar on the terminal, the
+    report in the file, and not the other way round."""
+    tenant = new_tenant("buyer.example")
+    old = seed_old_layout(server, tenant, 5_000)
+    args = ["migrate", "--url", server.url, "-t", tenant, "--from", old, "--count", "200"]
+    shown, out = run_in_terminal([*args, "--json"])
+    assert "keys/s" in shown
+    assert '"moved"' not in shown
+    assert json.loads(out)["moved"] == 10_000
+
+
 def test_reindex_verify_and_clear_in_a_terminal_show_their_progress(
     server: FixtureServer,
 ) -> None:

@@ -260,13 +260,14 @@ def migrate_command(
     meanwhile is copied again, one the new service wrote is never overwritten (a
     conflict, reported). Idempotent: run it again after an interruption.
     """
-    with reported_errors(), progress_display("migrate") as display:
+    with reported_errors():
         target = _target(url, tenant, prefix)
-        work = ops.migrate(
-            target, old_prefix, copy=copy, dry_run=dry_run, count=count, progress=display
-        )
-        report = run(work, insist=True)
-        _emit(report, as_json)
+        with progress_display("migrate") as display:
+            work = ops.migrate(
+                target, old_prefix, copy=copy, dry_run=dry_run, count=count, progress=display
+            )
+            report = run(work, insist=True)
+        _emit(report, as_json)  # once the display is gone: the report goes to stdout
         if report.left_behind:
             raise CLIError(
                 f"{report.left_behind} keys were left behind (conflicts, not JSON, other "

@@ -47,10 +47,6 @@ class Display:
         self._bar = bar
         self._task = None if bar is None else bar.add_task(description, total=None)
 
-    @property
-    def shown(self) -> bool:
-        return self._bar is not None
-
     def __call__(self, progress: tenantkv.Progress) -> None:
         self.update(progress.done, progress.total)
 
@@ -82,6 +78,10 @@ def progress_display(description: str, *, stream: TextIO | None = None) -> Itera
         TimeElapsedColumn(),
         console=Console(file=target, highlight=False),
         refresh_per_second=8,
+        # Leave stdout alone: it carries the command's output (keys, the --json report),
+        # which must not be routed to the terminal the bar is drawn on.
+        redirect_stdout=False,
+        redirect_stderr=False,
     )
     with bar:
         yield Display(bar, description)
