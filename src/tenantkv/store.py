@@ -286,7 +286,7 @@ class TenantStore:
     async def list_get_all(self, key: str, *, slice_size: int = LIST_SLICE) -> list[Any]:
         """Every item of the list, read ``slice_size`` items per command (never one huge LRANGE)."""
         physical = self._key(key)
-        size = check_count(slice_size)
+        size = check_count(slice_size, "slice_size")
         items: list[Any] = []
         start = 0
         while True:

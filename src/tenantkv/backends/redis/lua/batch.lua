@@ -48,7 +48,7 @@ while a <= #ARGV do
   a = a + 1 + params[code]
 end
 
-local now, micros = clock()
+local now = now_ms()
 local out, expiring = {}, 0
 for i, op in ipairs(ops) do
   local key, at = op.key, op.at
