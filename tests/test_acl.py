@@ -320,6 +320,49 @@ async def test_the_acl_lists_exactly_the_commands_tenantkv_sends(server_kind: Se
     assert allowed - used - {"info"} <= {"select"}  # SELECT: only for a database other than 0
 
 
+@pytest.mark.parametrize(
+    "refused",
+    [("multi", "exec"), ("exec",), ("multi",)],
+    ids=["no-multi-exec", "no-exec", "no-multi"],
+)
+async def test_a_user_without_transactions_still_clears_by_the_index(
+    topology: Topology, refused: tuple[str, ...]
+) -> None:
+    """A user denied MULTI or EXEC: the index's clear sees its first transaction refused
+    (EXECABORT; or, without MULTI, its commands run one by one) and finishes with
+    ``unlink.lua``, every key counted once; the walk's connection goes back to the pool
+    clean (no reconnection)."""
+    user = f"notx-{new_tenant()}"
+    rules = ("reset", "on", f">{PASSWORD}", "~*", "&*", "+@all", *(f"-{c}" for c in refused))
+    apply(topology.nodes, "ACL", "SETUSER", user, *rules)
+    apply(topology.nodes, "ACL", "LOG", "RESET")
+    standalone = len(topology.nodes) == 1
+    try:
+        url = with_user(topology.url, user)
+        async with tenantkv.open_store(url, tenant=new_tenant(), index=True) as store:
+            await store.set_many({f"k{i:04d}": i for i in range(500)})
+            assert await store.clear(count=50) == 500  # the pool has its connections now
+            await store.set_many({f"k{i:04d}": i for i in range(3000)}, ttl_ms=600_000)
+            apply(topology.nodes, "CONFIG", "RESETSTAT")
+            with topology.nodes[0].client() as admin:
+                before = admin.info("stats")["total_connections_received"]
+                seen: list[int] = []
+                cleared = await store.clear(count=100, progress=lambda p: seen.append(p.done))
+                assert await store.keys() == []
+                after = admin.info("stats")["total_connections_received"]
+            assert cleared == 3000
+            assert seen[-1] == 3000
+            if standalone:
+                assert after == before
+            assert "evalsha" in command_stats(topology.nodes)  # the exact way: unlink.lua
+            assert (await store.verify_index()).clean
+        refusals = {entry["object"] for entry in acl_log(topology.nodes)}
+        assert refusals <= set(refused)
+        assert refusals
+    finally:
+        apply(topology.nodes, "ACL", "DELUSER", user)
+
+
 # --------------------------------------------------------------------------- no admin commands
 
 

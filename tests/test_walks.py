@@ -308,9 +308,11 @@ async def test_commands_stay_within_the_budget_with_80_byte_keys() -> None:
 
 
 @pytest.mark.parametrize("shards", [1, 4])
-async def test_a_clear_by_the_index_drops_the_index_whole_when_nothing_changed(
+async def test_a_clear_by_the_index_deletes_each_chunk_with_its_entries_in_one_transaction(
     server: FixtureServer, shards: int
 ) -> None:
+    """Per chunk one MULTI/EXEC of a ZREM from each sorted set and the UNLINK of the keys; no
+    WATCH, no script: a quiet clear never needs the exact way."""
     with server.client() as client:
         async with tenantkv.open_store(
             server.url, tenant=new_tenant(), index=True, shards=shards
@@ -318,13 +320,56 @@ async def test_a_clear_by_the_index_drops_the_index_whole_when_nothing_changed(
             await store.set_many({f"k{i}": i for i in range(3000)}, ttl_ms=600_000)
             await store.set_many({f"p{i}": i for i in range(1000)})
             client.config_resetstat()
-            assert await store.clear() == 4000
+            seen: list[tenantkv.Progress] = []
+            assert await store.clear(count=100, progress=seen.append) == 4000
             stats = client.info("commandstats")
-            assert "cmdstat_zrem" not in stats, stats
-            assert "cmdstat_evalsha" not in stats, stats
-            assert int(stats["cmdstat_exec"]["calls"]) == shards
+            assert "cmdstat_watch" not in stats, stats
+            assert calls(client, "evalsha") == shards  # the progress's total (count.lua)
+            transactions = calls(client, "exec")
+            assert transactions >= 4000 // 100
+            assert calls(client, "multi") == transactions
+            assert calls(client, "zrem") == 2 * transactions
+            # Less the store's own UNLINK of a migration ledger, after the walk.
+            assert calls(client, "unlink") == transactions + 1
+            assert calls(client, "zrange") >= transactions  # (and count.lua's own)
+            assert [p.done for p in seen][-1] == 4000
+            assert len(seen) == transactions
             assert await store.count_keys() == 0
             assert (await store.verify_index()).clean
+            # The emptied sorted sets are gone (Redis drops an empty one by itself).
+            assert client.dbsize() == 0
+
+
+async def test_an_index_clear_is_short_transactions_only() -> None:
+    """What the server sees of a quiet clear by the index: EXECs and no WATCH (INFO
+    commandstats), and no transaction anywhere near long (SLOWLOG with every command: the
+    server logs a transaction's commands one by one, and not the EXEC itself)."""
+    args = ("--slowlog-log-slower-than", "0", "--slowlog-max-len", "100000")
+    with FixtureServer(extra_args=args) as private, private.client() as client:
+        async with tenantkv.open_store(private.url, tenant=new_tenant(), index=True) as store:
+            for start in range(0, 20_000, 5000):
+                await store.set_many({f"k{i:05d}": i for i in range(start, start + 5000)})
+            client.config_resetstat()
+            client.slowlog_reset()
+            assert await store.clear() == 20_000
+            stats = client.info("commandstats")
+            log = sorted(client.slowlog_get(100_000), key=lambda entry: int(entry["id"]))
+        assert int(stats["cmdstat_exec"]["calls"]) > 0
+        assert "cmdstat_watch" not in stats
+        assert float(stats["cmdstat_exec"]["usec_per_call"]) < 10_000
+        # The commands of each transaction: the three logged right after its MULTI.
+        names = [bytes(entry["command"]).split(b" ", 1)[0].upper() for entry in log]
+        durations = [int(entry["duration"]) for entry in log]
+        transactions = [
+            list(zip(names[i + 1 : i + 4], durations[i + 1 : i + 4], strict=True))
+            for i, name in enumerate(names)
+            if name == b"MULTI"
+        ]
+        assert len(transactions) == int(stats["cmdstat_exec"]["calls"])
+        for queued in transactions:
+            assert [name for name, _ in queued] == [b"ZREM", b"ZREM", b"UNLINK"]
+        longest = max(sum(duration for _, duration in queued) for queued in transactions)
+        assert longest < 10_000, longest  # us: generous, this is no timing test
 
 
 @pytest.mark.parametrize("protocol", [2, 3])

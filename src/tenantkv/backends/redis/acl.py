@@ -65,8 +65,7 @@ STORE_COMMANDS = (
     "evalsha",
     "script|load",
     "script|exists",
-    # The index's fast clear: WATCH the index, walk it, then MULTI UNLINK EXEC.
-    "watch",
+    # The index's clear: per chunk, MULTI, ZREM (the entries), UNLINK (the keys), EXEC.
     "multi",
     "exec",
 )

@@ -18,8 +18,8 @@ last member is known. If the earliest expiry is not in the past, every
 member read was live (an entry added since has a future expiry, and a prune
 only removes expired entries); otherwise the same range is read again through
 ``range.lua``, which prunes and filters. A clear (:meth:`RedisKeyIndex.clear`)
-deletes the listed keys page by page and then drops the index whole, unless
-it changed meanwhile (see there).
+walks the index the same way and deletes each chunk's keys and entries in one
+``MULTI``/``EXEC``, written with the read of the next chunk (see there).
 
 Layout (see :mod:`tenantkv.index.protocols`): ``<prefix>:{<tenant>}#idx``
 holds every key (score 0, ordered by name), ``<prefix>:{<tenant>}#exp`` the
@@ -58,7 +58,7 @@ from .batching import batch_call, batch_results
 from .moving import write_args
 from .scripts import script_source
 from .walks import Steps
-from .wire import Pacing, held_wire, pack, pack_keys
+from .wire import Pacing, Wire, held_wire, pack, pack_keys
 
 __all__ = ["MIN_REDIS_VERSION", "IndexServer", "RedisKeyIndex"]
 
@@ -495,46 +495,45 @@ class RedisKeyIndex:
         return live
 
     async def clear(self, pace: Pace, progress: Callable[[int], None] | None = None) -> int:
-        """Delete every key the index lists, then the index; how many keys existed.
+        """Delete every key the index lists, with its entry; how many keys existed.
 
-        The fast way, one step per chunk on a connection of its own: ``WATCH``
-        the index, walk it, and for each chunk write the ``UNLINK`` of its
-        keys together with the read of the next chunk; at the end drop both
-        sorted sets in one ``MULTI``, which runs only if nobody changed them
-        since the ``WATCH`` (a UNLINK of a large sorted set frees it in the
-        background). Meanwhile the index still lists keys already deleted (an
-        index reader sees them until the clear ends); it never misses a live
-        key, because no entry goes before the drop. If the index did change
-        (a write, a delete, a prune by a listing), or on a cluster the walk's
-        connection failed or the slot moved, the exact way finishes the job:
-        from the start of the index, each chunk's keys and entries go
-        together in one ``unlink.lua`` call (entries whose key is already gone,
-        and keys written behind the fast walk, included). Stopped early
-        (cancelled), the clear leaves the entries of the keys it deleted,
-        which the next ``clear()`` or ``reindex()`` removes.
+        The fast way, one step per chunk on a connection of its own: read a
+        chunk (``ZRANGE idx <after> + BYLEX LIMIT 0 n``), then write, in one
+        go, one transaction for it (``MULTI``, ``ZREM`` of its members from
+        both sorted sets, ``UNLINK`` of its keys, ``EXEC``) and the read of
+        the next chunk (see :func:`_chunked_clear`). No ``WATCH``: each
+        chunk's keys and entries go together, so whatever is written
+        meanwhile, index and data agree after every step, and a clear stopped
+        early (cancelled) leaves only what it did not reach, listed. A key
+        written behind the walk (after the chunk that held its name) keeps
+        its key and entry, as with a clear by SCAN; an emptied sorted set
+        disappears by itself.
+
+        If the server refuses the transaction (a server at ``maxmemory``
+        refuses the commands queued in it; an ACL user may lack ``MULTI``,
+        ``EXEC`` or ``ZREM``), or on a cluster the walk's connection failed
+        or the slot moved, the exact way finishes the job, from the start of
+        the index: per chunk, its keys and entries in one ``unlink.lua`` call
+        (a script flagged ``allow-oom``).
         """
-        idx, exp = encode_key(self._keys.index), encode_key(self._keys.expiry)
-        prefix = self._prefix
         deleted = 0
+        refused = False
         try:
-            async with self._wire("UNLINK", INDEX_CLEAR, pace, (b"zrange", b"unlink")) as steps:
-                wire = steps.wire
-                await wire.send(pack(b"WATCH", idx, exp))
-                wire.dirty = True
-                await wire.read()
-                async with contextlib.aclosing(_unlink_walk(steps, idx, prefix)) as unlinked:
-                    async for removed in unlinked:
-                        deleted += removed
-                        if progress is not None:
-                            progress(removed)
-                await wire.send(pack(b"MULTI"), pack(b"UNLINK", idx, exp), pack(b"EXEC"))
-                # A server at maxmemory refuses commands inside MULTI: then the exact way.
-                replies = [await wire.read(error_ok=True) for _ in range(3)]
-                dropped = isinstance(replies[2], list)
-                if dropped or replies[2] is None:
-                    wire.dirty = False  # EXEC, run or not, ended the WATCH
-            if dropped:
+            async with (
+                self._wire("UNLINK", INDEX_CLEAR, pace, (b"zrange", b"exec")) as steps,
+                contextlib.aclosing(_chunked_clear(steps, self._keys, self._prefix)) as chunks,
+            ):
+                async for removed in chunks:
+                    if removed is None:
+                        refused = True
+                        continue
+                    deleted += removed
+                    if progress is not None:
+                        progress(removed)
+            if not refused:
                 return deleted
+        except PermissionDeniedError:
+            pass
         except BackendError as exc:
             if not self._server.cluster or not isinstance(exc.__cause__, _REROUTE):
                 raise
@@ -611,33 +610,85 @@ def _expired(earliest: Any, now: Any) -> bool:
     return float(score) < now_ms
 
 
-async def _unlink_walk(steps: Steps, idx: bytes, prefix: bytes) -> AsyncGenerator[int, None]:
-    """Walk every entry of ``idx`` (live or not) and UNLINK its key, the UNLINK of a chunk
-    written with the read of the next; yield how many keys each UNLINK deleted."""
+_MULTI, _EXEC = pack(b"MULTI"), pack(b"EXEC")
+#: The replies of a chunk's transaction: MULTI, three QUEUED, EXEC.
+_TRANSACTION_REPLIES = 5
+
+
+async def _chunked_clear(
+    steps: Steps, keys: IndexKeys, prefix: bytes
+) -> AsyncGenerator[int | None, None]:
+    """Walk every entry of the index (live or not) and delete each chunk's keys and entries
+    in one ``MULTI``/``EXEC``, written with the read of the next chunk; yield how many keys
+    each transaction deleted.
+
+    If the server refuses a transaction, the walk yields ``None`` last and
+    stops, every reply read (the connection stays clean). The transaction
+    drops the entries before the keys: if ``MULTI`` itself is refused, its
+    commands still run one by one (their count is yielded before the
+    ``None``), and a key written between them is left with an entry and
+    no key (the exact clear that follows removes it), never with a key and
+    no entry.
+    """
+    idx, exp = encode_key(keys.index), encode_key(keys.expiry)
+    wire = steps.wire
 
     def read(low: bytes, count: int) -> bytes:
         return pack(b"ZRANGE", idx, low, b"+", b"BYLEX", b"LIMIT", b"0", b"%d" % count)
 
     count = steps.count()
     await steps.write([read(b"-", count)], count, (b"zrange",))
+    deleting = False  # whether the step written carries a transaction
     while True:
-        *unlinked, members = await steps.read()
-        for removed in unlinked:
-            yield int(removed)
+        replies = await steps.read(error_ok=True)
+        if deleting:
+            removed, ran = _transaction_result(wire, replies[:_TRANSACTION_REPLIES])
+            if ran or removed:
+                yield removed
+            if not ran:
+                yield None
+                return
+            replies = replies[_TRANSACTION_REPLIES:]
+        if not replies:  # the last chunk's transaction
+            return
+        (members,) = replies
+        if isinstance(members, Exception):
+            wire.fail(members)
+        if not members:
+            return
         full = len(members) >= count
-        commands: list[bytes] = []
-        calls: list[bytes] = []
-        if members:
-            commands.append(pack_keys((b"UNLINK",), members, prefix))
-            calls.append(b"unlink")
+        commands = [
+            _MULTI,
+            pack_keys((b"ZREM", idx), members),
+            pack_keys((b"ZREM", exp), members),
+            pack_keys((b"UNLINK",), members, prefix),
+            _EXEC,
+        ]
+        calls = [b"exec"]
         if full:
             count = steps.count()
             commands.append(read(b"(" + members[-1], count))
             calls.append(b"zrange")
-        if commands:
-            await steps.write(commands, count, calls)
-        if not full:
-            if commands:
-                for removed in await steps.read():
-                    yield int(removed)
-            return
+        await steps.write(commands, count if full else len(members), calls)
+        deleting = True
+
+
+def _transaction_result(wire: Wire, replies: Sequence[Any]) -> tuple[int, bool]:
+    """``(keys the chunk's UNLINK deleted, whether its transaction ran)`` from its replies
+    (MULTI, ZREM, ZREM, UNLINK, EXEC; read with ``error_ok``).
+
+    A refused transaction is not raised: its ``EXEC`` answers an error
+    (``EXECABORT`` if a queued command was refused: ``OOM``, ``NOPERM``), and
+    so does ``MULTI`` if the server refused that (then the commands ran on
+    their own, and the UNLINK's reply is what it deleted). An error inside
+    ``EXEC``'s reply (a command that failed as it ran, ``WRONGTYPE``) is raised.
+    """
+    started, _zrem_idx, _zrem_exp, unlinked, result = replies
+    if isinstance(result, list):
+        for reply in result:
+            if isinstance(reply, Exception):
+                wire.fail(reply)
+        return int(result[-1]), True
+    if isinstance(started, Exception) and isinstance(unlinked, int):
+        return unlinked, False
+    return 0, False

@@ -66,13 +66,14 @@ class Steps:
         await self.wire.send(*parts)
         self._queue.append((before, len(commands), after, count, time.perf_counter()))
 
-    async def read(self) -> list[Any]:
-        """The replies of the oldest step not yet read."""
+    async def read(self, *, error_ok: bool = False) -> list[Any]:
+        """The replies of the oldest step not yet read; with ``error_ok``, an error reply is
+        returned in its place (redis-py's exception object) and the rest are read too."""
         before, replies, after, count, written = self._queue.popleft()
         wire, stats = self.wire, self.stats
         if before:
             stats.reading(await wire.read(error_ok=True))
-        out = [await wire.read() for _ in range(replies)]
+        out = [await wire.read(error_ok=error_ok) for _ in range(replies)]
         stats.replied(time.perf_counter() - written, count)
         if after:
             stats.reading(await wire.read(error_ok=True))

@@ -13,8 +13,9 @@ socket, so the request is really in flight when the walk yields (an
 Cleanliness: every reply is read before the connection goes back to the
 pool; a walk that stops with replies outstanding (the consumer stopped,
 an error, a cancellation) closes the connection instead, as redis-py itself
-does on an interrupted read, and so does one that leaves connection state
-behind (a ``WATCH``). The pool opens a new connection on next use.
+does on an interrupted read. The pool opens a new connection on next use.
+(A clear's ``MULTI`` leaves no state behind once its ``EXEC`` is answered:
+``EXEC`` ends the transaction even when it is refused, ``EXECABORT``.)
 
 :func:`pack` and :func:`pack_keys` write RESP by hand for the commands of a
 walk (``UNLINK`` of a page, ``SCAN``, the index reads): redis-py's
@@ -27,7 +28,7 @@ from __future__ import annotations
 import contextlib
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 from redis import exceptions as rexc
 from redis.asyncio.connection import AbstractConnection, ConnectionPool
@@ -77,7 +78,7 @@ class Wire:
     Use :func:`held_wire` to get one.
     """
 
-    __slots__ = ("_command", "_conn", "_errors", "dirty", "pending")
+    __slots__ = ("_command", "_conn", "_errors", "pending")
 
     def __init__(self, conn: AbstractConnection, errors: ErrorScope, command: str) -> None:
         self._conn = conn
@@ -85,8 +86,6 @@ class Wire:
         self._command = command
         #: Replies written for and not yet read.
         self.pending = 0
-        #: Whether the connection holds state of the walk's own (a WATCH) not yet undone.
-        self.dirty = False
 
     async def send(self, *commands: bytes, replies: int | None = None) -> None:
         """Write packed ``commands`` in one go; each expects one reply (or ``replies`` in all)."""
@@ -116,6 +115,12 @@ class Wire:
         self.pending -= 1
         return reply
 
+    def fail(self, reply: Exception) -> NoReturn:
+        """Raise an error reply :meth:`read` returned (``error_ok``), translated as if
+        :meth:`read` had raised it (and not counted again)."""
+        with not_counted(), self._errors(self._command):
+            raise reply
+
     async def rest(self) -> None:
         """Read and drop every reply still pending (errors included)."""
         while self.pending > 0:
@@ -134,9 +139,9 @@ async def held_wire(pool: ConnectionPool, errors: ErrorScope, command: str) -> A
         yield wire
     finally:
         try:
-            if wire.pending or wire.dirty:
-                # A reply still on its way (or a WATCH still set) must not reach the
-                # connection's next user: drop the connection, the pool makes a new one.
+            if wire.pending:
+                # A reply still on its way must not reach the connection's next user:
+                # drop the connection, the pool makes a new one.
                 await conn.disconnect(nowait=True)
         finally:
             await pool.release(conn)
