@@ -27,6 +27,7 @@ from tenantkv.index import prefix_successor, shard_index_keys
 
 from .conftest import SERVER_ARGS, STORE_KINDS, OpenTenant, StoreKind, new_tenant
 from .servers import FixtureServer
+from .slowlog_checks import assert_only_preempted
 from .test_contract import eventually
 
 INDEX_KINDS = [kind for kind in STORE_KINDS if kind.options.get("index")]
@@ -517,8 +518,8 @@ async def test_no_slow_command_on_a_100k_tenant(
         await assert_clean(store)
         assert await store.clear() == 90_000
 
-        slow = debug_client.slowlog_get(128)
-        assert slow == [], slow
+        # (A command preempted on this 2-vCPU machine may show up; a long one may not.)
+        assert_only_preempted(debug_client.slowlog_get(128))
 
 
 async def test_reindex_and_verify_index_report_their_progress(store: TenantStore) -> None:

@@ -17,6 +17,7 @@ from tenantkv.backends.memory import MemoryBackend, MemoryKeyspace
 
 from .conftest import OpenTenant, new_tenant
 from .servers import FixtureServer
+from .slowlog_checks import assert_only_preempted
 
 
 class OldLayout:
@@ -378,8 +379,9 @@ async def test_the_move_never_blocks_and_never_sends_keys(slow_server: FixtureSe
         assert report.moved == 20_000
         assert (await store.verify_index()).clean
     assert "cmdstat_keys" not in stats
-    slowest = max(entry["duration"] for entry in entries)
-    assert slowest < 10_000, slowest  # us: every command stays short (COUNT 1000 per page)
+    # Every command stays short (COUNT 1000 per page, bounded scripts); one preempted on this
+    # 2-vCPU machine may show up, a long one may not.
+    assert_only_preempted([entry for entry in entries if entry["duration"] >= 10_000])
 
 
 @pytest.mark.redis
@@ -403,5 +405,4 @@ async def test_long_lists_move_in_short_commands(slow_server: FixtureServer) -> 
     # Read, write and remove: about one call per list each (each is most of the budget).
     assert calls >= 3 * 60, calls
     scripts = [entry for entry in entries if entry["command"].startswith(b"EVALSHA")]
-    slowest = max(scripts, key=lambda entry: entry["duration"])
-    assert slowest["duration"] < 10_000, (slowest["duration"], slowest["command"][:80])  # us
+    assert_only_preempted([entry for entry in scripts if entry["duration"] >= 10_000])

@@ -29,6 +29,7 @@ from tenantkv.pacing import SCAN, Pace, StepCost, StepKind
 
 from .conftest import new_tenant
 from .servers import FixtureServer
+from .slowlog_checks import CEILING_US, PREEMPTED
 
 # --------------------------------------------------------------------------- no server needed
 
@@ -368,8 +369,11 @@ async def test_an_index_clear_is_short_transactions_only() -> None:
         assert len(transactions) == int(stats["cmdstat_exec"]["calls"])
         for queued in transactions:
             assert [name for name, _ in queued] == [b"ZREM", b"ZREM", b"UNLINK"]
-        longest = max(sum(duration for _, duration in queued) for queued in transactions)
-        assert longest < 10_000, longest  # us: generous, this is no timing test
+        # us: generous, this is no timing test (a transaction preempted on this 2-vCPU
+        # machine may show up; a long one may not).
+        times = [sum(duration for _, duration in queued) for queued in transactions]
+        assert sum(time >= 10_000 for time in times) <= PREEMPTED, times
+        assert max(times) < CEILING_US, times
 
 
 @pytest.mark.parametrize("protocol", [2, 3])
