@@ -4,8 +4,8 @@ The service tenantkv replaces kept a tenant's data under ``tenant:<id>:<key>``;
 :meth:`TenantStore.migrate_from` moves every key under such a prefix into the
 tenant's namespace, with its value, its type (string or list) and what is
 left of its TTL, and the index entry when the tenant has an index. It SCANs
-the old prefix (bounded COUNT, never KEYS) and handles each page in three
-bounded server calls per hash slot involved:
+the old prefix (bounded COUNT, never KEYS) and handles each page in bounded
+server calls of three kinds, per hash slot involved:
 
 1. **read** each old key atomically: type, content, fingerprint (a hash of
    type and content), absolute expiry time;
