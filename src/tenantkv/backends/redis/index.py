@@ -619,11 +619,19 @@ async def _chunked_clear(
     steps: Steps, keys: IndexKeys, prefix: bytes
 ) -> AsyncGenerator[int | None, None]:
     """Walk every entry of the index (live or not) and delete each chunk's keys and entries
-    in one ``MULTI``/``EXEC``, written with the read of the next chunk; yield how many keys
-    each transaction deleted.
+    in one ``MULTI``/``EXEC``; yield how many keys each transaction deleted.
+
+    The server is never left waiting for the client: as soon as chunk i is
+    read, the read of chunk i+1 and the transaction of chunk i are written
+    (in that order: the read starts after chunk i's last member, which the
+    transaction does not touch), and only then is the transaction of chunk
+    i-1 answered. So the server runs transaction i-1, read i+1 and
+    transaction i back to back while the client packs the next ones; at
+    most two transactions are in flight.
 
     If the server refuses a transaction, the walk yields ``None`` last and
-    stops, every reply read (the connection stays clean). The transaction
+    stops, every reply read (the connection stays clean; a transaction
+    written after the refused one is counted if it ran). The transaction
     drops the entries before the keys: if ``MULTI`` itself is refused, its
     commands still run one by one (their count is yielded before the
     ``None``), and a key written between them is left with an entry and
@@ -637,40 +645,53 @@ async def _chunked_clear(
         return pack(b"ZRANGE", idx, low, b"+", b"BYLEX", b"LIMIT", b"0", b"%d" % count)
 
     count = steps.count()
-    await steps.write([read(b"-", count)], count, (b"zrange",))
-    deleting = False  # whether the step written carries a transaction
+    # A read's keys are counted by the transaction that deletes them (the pacer's cost per
+    # key is the transaction's), so a read step counts none.
+    await steps.write([read(b"-", count)], 0, (b"zrange",))
+    transactions = 0  # written and not yet read (the oldest first, after the next read)
     while True:
-        replies = await steps.read(error_ok=True)
-        if deleting:
-            removed, ran = _transaction_result(wire, replies[:_TRANSACTION_REPLIES])
-            if ran or removed:
-                yield removed
-            if not ran:
-                yield None
-                return
-            replies = replies[_TRANSACTION_REPLIES:]
-        if not replies:  # the last chunk's transaction
-            return
-        (members,) = replies
-        if isinstance(members, Exception):
-            wire.fail(members)
-        if not members:
-            return
-        full = len(members) >= count
-        commands = [
-            _MULTI,
-            pack_keys((b"ZREM", idx), members),
-            pack_keys((b"ZREM", exp), members),
-            pack_keys((b"UNLINK",), members, prefix),
-            _EXEC,
-        ]
-        calls = [b"exec"]
+        (members,) = await steps.read(error_ok=True)
+        full = not isinstance(members, Exception) and len(members) >= count
         if full:
             count = steps.count()
-            commands.append(read(b"(" + members[-1], count))
-            calls.append(b"zrange")
-        await steps.write(commands, count if full else len(members), calls)
-        deleting = True
+            await steps.write([read(b"(" + members[-1], count)], 0, (b"zrange",))
+        if members and not isinstance(members, Exception):
+            commands = [
+                _MULTI,
+                pack_keys((b"ZREM", idx), members),
+                pack_keys((b"ZREM", exp), members),
+                pack_keys((b"UNLINK",), members, prefix),
+                _EXEC,
+            ]
+            await steps.write(commands, len(members), (b"exec",))
+            transactions += 1
+        if transactions > 1 or not full:
+            # The previous chunk's transaction (or, at the end, every one still out).
+            while transactions > (1 if full else 0):
+                removed, ran = _transaction_result(wire, await steps.read(error_ok=True))
+                transactions -= 1
+                if ran or removed:
+                    yield removed
+                if not ran:
+                    async for last in _drain(steps, transactions, full):
+                        yield last
+                    yield None
+                    return
+        if isinstance(members, Exception):
+            wire.fail(members)
+        if not full:
+            return
+
+
+async def _drain(steps: Steps, transactions: int, reading: bool) -> AsyncGenerator[int, None]:
+    """After a refused transaction: read what is still out (a read of the next chunk if
+    ``reading``, then ``transactions`` transactions) and yield what those that ran deleted."""
+    if reading:
+        await steps.read(error_ok=True)
+    for _ in range(transactions):
+        removed, _ran = _transaction_result(steps.wire, await steps.read(error_ok=True))
+        if removed:
+            yield removed
 
 
 def _transaction_result(wire: Wire, replies: Sequence[Any]) -> tuple[int, bool]:
