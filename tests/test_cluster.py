@@ -384,6 +384,20 @@ async def test_get_many_set_many_unlink_group_keys_by_slot(redis_cluster: Fixtur
         assert await backend.get_many(keys) == [None] * len(keys)
 
 
+async def test_an_index_walk_relearns_a_slot_map_it_has_lost(
+    redis_cluster: FixtureCluster,
+) -> None:
+    """The cluster client's slot map emptied (as after a failed refresh): the index walk's
+    node lookup learns the map again instead of failing."""
+    async with tenantkv.open_store(redis_cluster.url, tenant=new_tenant(), index=True) as store:
+        await store.set_many({f"k{i:03d}": i for i in range(300)})
+        backend = store.backend
+        assert isinstance(backend, RedisClusterBackend)
+        backend._client.nodes_manager.slots_cache.clear()
+        assert sorted(await store.keys()) == [f"k{i:03d}" for i in range(300)]
+        assert await store.clear() == 300
+
+
 async def test_set_many_is_atomic_per_slot(redis_cluster: FixtureCluster) -> None:
     async with tenantkv.open_store(redis_cluster.url, tenant=new_tenant()) as store:
         await store.set_many({f"k{i}": i for i in range(3000)}, ttl_ms=60_000)

@@ -104,11 +104,3 @@ class ShardedKeyWriter:
             for position, result in zip(step, results, strict=True):
                 out[position] = result
         return out
-
-    async def unlink(self, keys: Sequence[str]) -> int:
-        groups = self._by_shard(keys)
-        removed = await gather_limited(
-            partial(self._indexes[shard].unlink, [keys[i] for i in positions])
-            for shard, positions in groups.items()
-        )
-        return sum(removed)

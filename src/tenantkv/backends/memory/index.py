@@ -113,12 +113,6 @@ class MemoryKeyIndex:
         self._sync(key)
         return existed
 
-    async def unlink(self, keys: Sequence[str]) -> int:
-        removed = await self._backend.unlink(keys)
-        for key in keys:
-            self._sync(key)
-        return removed
-
     async def set_ttl(self, key: str, ttl_ms: int) -> bool:
         done = await self._backend.set_ttl(key, ttl_ms)
         self._sync(key)

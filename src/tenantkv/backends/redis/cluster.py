@@ -216,10 +216,16 @@ class RedisClusterBackend(SingleKeyCommands, BackendBase):
     async def _pool_of(self, key: str) -> aioredis.ConnectionPool:
         """The connection pool of the node that serves ``key`` now (for the index's walks)."""
         with self._errors("CLUSTER SLOTS"):
-            node = self._client.get_node_from_key(key)
-            if node is None:
-                await self._client.initialize()
+            try:
                 node = self._client.get_node_from_key(key)
+            except rexc.SlotNotCoveredError:
+                # The slot map is out of date (a failover, a reshard): learn it again, once
+                # (the client's own initialize() does nothing once it has run).
+                await self._client.nodes_manager.initialize()
+                try:
+                    node = self._client.get_node_from_key(key)
+                except rexc.SlotNotCoveredError:
+                    node = None
         if node is None:
             raise BackendUnavailableError(
                 f"no node of {self._url} serves key {key!r}", url=self._url, command="ZRANGE"

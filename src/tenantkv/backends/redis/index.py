@@ -58,7 +58,7 @@ from .batching import batch_call, batch_results
 from .moving import write_args
 from .scripts import script_source
 from .walks import Steps
-from .wire import Pacing, Wire, held_wire, pack, pack_keys
+from .wire import ErrorScope, Pacing, Wire, held_wire, pack, pack_keys
 
 __all__ = ["MIN_REDIS_VERSION", "IndexServer", "RedisKeyIndex"]
 
@@ -83,10 +83,6 @@ _SCRIPTS = (
 #: inside the script (several times what SCAN spends per key); the time budget
 #: usually makes the slices smaller (see :data:`~tenantkv.pacing.INDEX_SCRIPT`).
 CHECK_BATCH = 250
-#: Keys per UNLINK script call of a store's ``unlink`` (UNLINK plus two ZREMs per key).
-UNLINK_BATCH = 500
-
-ErrorScope = Callable[[str], contextlib.AbstractContextManager[None]]
 PoolOf = Callable[[str], Awaitable[ConnectionPool]]
 
 #: On a cluster, the errors after which an index walk's own connection is given up and the
@@ -340,14 +336,6 @@ class RedisKeyIndex:
 
     async def delete(self, key: str) -> bool:
         return bool(await self._run("unlink", "UNLINK", [key], [self._keys.member(key)]))
-
-    async def unlink(self, keys: Sequence[str]) -> int:
-        removed = 0
-        for start in range(0, len(keys), UNLINK_BATCH):
-            part = keys[start : start + UNLINK_BATCH]
-            members = [self._keys.member(key) for key in part]
-            removed += int(await self._run("unlink", "UNLINK", part, members))
-        return removed
 
     async def set_ttl(self, key: str, ttl_ms: int) -> bool:
         done = await self._run("set_ttl", "PEXPIRE", [key], [self._keys.member(key), ttl_ms])
