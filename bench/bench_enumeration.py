@@ -22,8 +22,9 @@ SCAN; ``clear()`` by the index; and the same four for the small tenant.
 Per variant: wall ms (median of ``--rounds``), the client's CPU ms, the
 server's own ms (``INFO commandstats``, all commands but the benchmark's own
 INFO/CONFIG/SLOWLOG, and without ``EXEC``'s time: the commands a transaction ran
-are counted on their own, and ``EXEC``'s usec holds theirs again), its calls. A separate pass per tenantkv variant runs
-with ``SLOWLOG`` recording every command (threshold 0) and reports the mean,
+are counted on their own, and ``EXEC``'s usec holds theirs again), its calls. A
+separate pass per tenantkv variant runs with ``SLOWLOG`` recording every command
+(threshold 0) and reports the mean,
 p50, p99 and maximum of the server time of its commands and how many took
 over 1 ms (the time budget); with ``--long-size`` the same is measured on
 80-byte keys. Peak Python memory (``tracemalloc``) of ``iter_keys`` per
