@@ -19,7 +19,7 @@ member read was live (an entry added since has a future expiry, and a prune
 only removes expired entries); otherwise the same range is read again through
 ``range.lua``, which prunes and filters. A clear (:meth:`RedisKeyIndex.clear`)
 walks the index the same way and deletes each chunk's keys and entries in one
-``MULTI``/``EXEC``, written with the read of the next chunk (see there).
+``MULTI``/``EXEC``, written before the previous chunk's is answered (see there).
 
 Layout (see :mod:`tenantkv.index.protocols`): ``<prefix>:{<tenant>}#idx``
 holds every key (score 0, ordered by name), ``<prefix>:{<tenant>}#exp`` the
@@ -485,11 +485,12 @@ class RedisKeyIndex:
     async def clear(self, pace: Pace, progress: Callable[[int], None] | None = None) -> int:
         """Delete every key the index lists, with its entry; how many keys existed.
 
-        The fast way, one step per chunk on a connection of its own: read a
-        chunk (``ZRANGE idx <after> + BYLEX LIMIT 0 n``), then write, in one
-        go, one transaction for it (``MULTI``, ``ZREM`` of its members from
-        both sorted sets, ``UNLINK`` of its keys, ``EXEC``) and the read of
-        the next chunk (see :func:`_chunked_clear`). No ``WATCH``: each
+        The fast way, on a connection of its own: read a chunk (``ZRANGE idx
+        <after> + BYLEX LIMIT 0 n``), then write the read of the next chunk
+        and one transaction for this one (``MULTI``, ``ZREM`` of its members
+        from both sorted sets, ``UNLINK`` of its keys, ``EXEC``), before the
+        previous chunk's transaction is answered (see :func:`_chunked_clear`).
+        No ``WATCH``: each
         chunk's keys and entries go together, so whatever is written
         meanwhile, index and data agree after every step, and a clear stopped
         early (cancelled) leaves only what it did not reach, listed. A key
@@ -599,8 +600,6 @@ def _expired(earliest: Any, now: Any) -> bool:
 
 
 _MULTI, _EXEC = pack(b"MULTI"), pack(b"EXEC")
-#: The replies of a chunk's transaction: MULTI, three QUEUED, EXEC.
-_TRANSACTION_REPLIES = 5
 
 
 async def _chunked_clear(
