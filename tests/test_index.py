@@ -571,8 +571,8 @@ async def test_an_index_clear_under_concurrent_writes_leaves_an_exact_index(
     open_tenant: OpenTenant,
 ) -> None:
     """Keys written while an indexed clear runs are deleted with their entry or keep both:
-    afterwards every live key is listed and nothing gone is (the clear sees that the index
-    changed and finishes the exact way, see RedisKeyIndex.clear)."""
+    afterwards every live key is listed and nothing gone is (each chunk's keys and entries
+    go in one transaction, see RedisKeyIndex.clear)."""
     indexed = await open_tenant()
     writer = await open_tenant(indexed.tenant)
     await indexed.set_many({f"k{i:04d}": i for i in range(3000)}, ttl_ms=600_000)
@@ -586,6 +586,36 @@ async def test_an_index_clear_under_concurrent_writes_leaves_an_exact_index(
     surviving = {key for key in late if await indexed.exists(key)}
     assert listed == surviving
     await assert_clean(indexed)
+
+
+async def test_an_index_clear_asks_for_the_next_chunk_before_the_transaction_before(
+    debug_server: FixtureServer, debug_client: redis.Redis
+) -> None:
+    """The server never waits for the client between chunks: the read of chunk i+1 reaches
+    it before chunk i's transaction, which is written before chunk i-1's is answered. Seen
+    in SLOWLOG (every command, in the order the server ran them)."""
+    # A generous budget: chunks of the 100 keys asked for, even on a slow machine.
+    async with tenantkv.open_store(
+        debug_server.url, tenant=new_tenant(), index=True, budget_ms=100
+    ) as store:
+        await store.set_many({f"k{i:04d}": i for i in range(1000)})
+        debug_client.config_set("slowlog-log-slower-than", 0)
+        debug_client.config_set("slowlog-max-len", 10_000)
+        debug_client.slowlog_reset()
+        try:
+            assert await store.clear(count=100) == 1000
+            entries = list(reversed(debug_client.slowlog_get(10_000)))
+        finally:
+            debug_client.config_set("slowlog-log-slower-than", 10_000)
+        assert await store.count_keys() == 0
+    order = [
+        command[0]
+        for command in (entry["command"].split() for entry in entries)
+        if command[0] == b"ZRANGE" or (command[0] == b"UNLINK" and b":k0" in command[1])
+    ]
+    # Ten chunks and a last empty read: ZRANGE 1, ZRANGE 2, UNLINK 1, ZRANGE 3, UNLINK 2, ...
+    # (the UNLINKs of the chunks' keys; the clear's last UNLINK drops a migration ledger)
+    assert order == [b"ZRANGE", *[b"ZRANGE", b"UNLINK"] * 10]
 
 
 async def test_a_cancelled_index_clear_hides_no_key_and_the_next_one_finishes(
