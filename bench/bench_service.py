@@ -30,6 +30,7 @@ Usage::
 
     .venv/bin/python bench/bench_service.py --json docs/bench_service.json
     .venv/bin/python bench/bench_service.py --quick --json results/bench_service.json
+    .venv/bin/python bench/bench_service.py --only subscriptions --json /tmp/subs.json
 """
 
 from __future__ import annotations
@@ -417,28 +418,35 @@ async def bench_subscriptions(server: PrivateServer, settings: Settings) -> dict
 # -- the run ------------------------------------------------------------------------------------
 
 
-async def bench(server: PrivateServer, settings: Settings) -> dict[str, Any]:
-    return {
-        "callbacks": await bench_callbacks(server, settings),
-        "connections": await bench_connections(server, settings),
-        "subscriptions": await bench_subscriptions(server, settings),
-    }
+SECTIONS: dict[str, Callable[[PrivateServer, Settings], Awaitable[Any]]] = {
+    "callbacks": bench_callbacks,
+    "connections": bench_connections,
+    "subscriptions": bench_subscriptions,
+}
+
+
+async def bench(server: PrivateServer, settings: Settings, sections: list[str]) -> dict[str, Any]:
+    return {name: await SECTIONS[name](server, settings) for name in sections}
 
 
 def print_report(result: dict[str, Any]) -> None:
     print(f"load average before {result['loadavg_before']}, after {result['loadavg_after']}")
-    print("\n(a) one on_search callback")
-    for row in result["callbacks"]:
+    if "callbacks" in result:
+        print("\n(a) one on_search callback")
+    for row in result.get("callbacks", ()):
         lat = row["latency_ms"]
         print(
             f"  c={row['concurrency']:>3}  {row['variant']:<58} round trips "
             f"{row['round_trips_per_callback']:.1f}  p50 {lat['p50']:.3f}  p99 {lat['p99']:.3f}"
             f"  max {lat['max']:.3f} ms  server {row['server_commands_per_callback']}"
         )
-    print("\n(b) server connections")
-    for way, figures in result["connections"].items():
+    if "connections" in result:
+        print("\n(b) server connections")
+    for way, figures in result.get("connections", {}).items():
         print(f"  {way}: {figures}")
-    subs = result["subscriptions"]
+    subs = result.get("subscriptions")
+    if subs is None:
+        return
     print(
         f"\n(c) subscribe: enter {subs['enter_ms']}, exit {subs['exit_ms']}, "
         f"published {subs['published']}, received {subs['received']}, "
@@ -450,11 +458,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--json", type=Path, default=Path("docs/bench_service.json"))
     parser.add_argument("--quick", action="store_true", help="small settings (a smoke run)")
+    parser.add_argument(
+        "--only",
+        choices=list(SECTIONS),
+        action="append",
+        help="run this section only (repeatable; default: all)",
+    )
     args = parser.parse_args()
+    sections = args.only or list(SECTIONS)
     settings = QUICK if args.quick else Settings()
     loadavg_before = [round(x, 2) for x in os.getloadavg()]
     with PrivateServer() as server:
-        results = asyncio.run(bench(server, settings))
+        results = asyncio.run(bench(server, settings, sections))
         version = server.version
     result = {
         "settings": asdict(settings),
