@@ -504,10 +504,19 @@ async def bench_subscriptions(server: PrivateServer, settings: Settings) -> dict
         }
         enter: dict[str, list[float]] = {way: [] for way in ways}
         leave: dict[str, list[float]] = {way: [] for way in ways}
+        blocks = max(1, round(settings.subscribe_seconds / 2.5))
+        block_s = settings.subscribe_seconds / blocks
+        # AB BA AB ...: a drifting machine hits both ways alike.
+        schedule = [way for block in range(blocks) for way in list(ways)[:: 1 - 2 * (block % 2)]]
+        now: dict[str, str] = {"way": schedule[0]}
+        churning = asyncio.Event()
 
-        async def subscriber(way: str, churn: Churn, rng: random.Random, until: float) -> None:
-            while time.perf_counter() < until:
-                entry, exit_ = await churn(
+        async def subscriber(i: int, rng: random.Random) -> None:
+            # Each subscriber goes on the way of the current block as its next stream opens:
+            # a block starts without 50 entries at once.
+            while churning.is_set():
+                way = now["way"]
+                entry, exit_ = await ways[way][i](
                     f"search:{uuid.uuid4()}:updates", rng.uniform(0.005, 0.05)
                 )
                 enter[way].append(entry)
@@ -515,22 +524,20 @@ async def bench_subscriptions(server: PrivateServer, settings: Settings) -> dict
 
         drains = [asyncio.create_task(drain(sub)) for sub in long_lived]
         publisher = asyncio.create_task(publish())
+        order = " ".join("A" if way == "tenantkv" else "B" for way in schedule)
         watch = LoopWatch()
-        blocks = max(1, round(settings.subscribe_seconds / 2.5))
-        block_s = settings.subscribe_seconds / blocks
-        order = list(ways)
         cpu_start, started = time.process_time(), time.perf_counter()
         async with watch.watching():
-            for block in range(blocks):
-                for way in order:
-                    until = time.perf_counter() + block_s
-                    await asyncio.gather(
-                        *(
-                            subscriber(way, churn, random.Random(block * 1000 + i), until)
-                            for i, churn in enumerate(ways[way])
-                        )
-                    )
-                order.reverse()  # AB BA: a drifting machine hits both alike
+            churning.set()
+            subscribers = [
+                asyncio.create_task(subscriber(i, random.Random(i)))
+                for i in range(settings.subscribers)
+            ]
+            for way in schedule:
+                now["way"] = way
+                await asyncio.sleep(block_s)
+            churning.clear()
+            await asyncio.gather(*subscribers)
         elapsed = time.perf_counter() - started
         process = watch.report(elapsed)
         process["process_cpu_share"] = round((time.process_time() - cpu_start) / elapsed, 2)
@@ -543,7 +550,7 @@ async def bench_subscriptions(server: PrivateServer, settings: Settings) -> dict
         "long_lived_subscriptions": settings.long_lived,
         "publish_per_s": settings.publish_per_s,
         "seconds": settings.subscribe_seconds,
-        "blocks": f"{blocks} of {block_s:.1f} s per way, alternating",
+        "blocks": f"{blocks} of {block_s:.1f} s per way: {order} (A: tenantkv, B: bare redis-py)",
         "published": published,
         "received": received,
         "enter_ms": summary_ms(enter["tenantkv"]),
