@@ -240,23 +240,25 @@ class SubscriberHub:
             await self._fail(link, exc)
 
     async def _next_change(self, link: _Link) -> None:
-        """Wait for a change; raise if the oldest command in flight is not confirmed in time."""
+        """Wait for a change; raise if the oldest command in flight is not confirmed in time
+        (the server confirms in order: once a command's last channel is, all earlier are)."""
         loop = asyncio.get_running_loop()
-        while not link.dirty.is_set():
+        while True:
             while link.in_flight and link.in_flight[0][1].done:
                 link.in_flight.popleft()
-            if not link.in_flight:
-                await link.dirty.wait()
-                return
-            deadline = link.in_flight[0][0]
-            if loop.time() >= deadline:
+            if link.in_flight and loop.time() >= link.in_flight[0][0]:
                 raise BackendUnavailableError(
                     f"SUBSCRIBE/UNSUBSCRIBE was not confirmed by {self._url} "
                     f"within {_PUBSUB_CONFIRM_S:.0f} s",
                     url=self._url,
                     command="SUBSCRIBE",
                 )
-            timer = loop.call_at(deadline, link.dirty.set)
+            if link.dirty.is_set():
+                return
+            if not link.in_flight:
+                await link.dirty.wait()
+                continue
+            timer = loop.call_at(link.in_flight[0][0], link.dirty.set)
             try:
                 await link.dirty.wait()
             finally:
