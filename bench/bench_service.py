@@ -22,6 +22,11 @@ the end; never the machine's shared server), with the ONDC buyer app's flows
     replay's 700-870 SSE streams) and messages flow to them at a steady rate (400/s:
     its 40 journeys/s with several BPP callbacks each), all on one client. Reported:
     entry and exit times, p50/p99/max; the issue's target is an entry p99 <= 2 ms.
+    Beside it, under the same load in alternating blocks, the baseline: the same churn
+    on a bare redis-py ``PubSub`` (one shared connection, each SUBSCRIBE/UNSUBSCRIBE
+    confirmed by its reply), which is what the library's own work adds to. And the bench
+    process's own state meanwhile: how long a ready task waits for the event loop, the
+    garbage collector's pauses, the process's CPU share.
 
 ``os.getloadavg()`` before and after goes into the JSON: on a busy machine the tails
 say more about the machine than about the code.
@@ -30,6 +35,7 @@ Usage::
 
     .venv/bin/python bench/bench_service.py --json docs/bench_service.json
     .venv/bin/python bench/bench_service.py --quick --json results/bench_service.json
+    .venv/bin/python bench/bench_service.py --only subscriptions --json /tmp/subs.json
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import json
 import os
 import platform
@@ -52,6 +59,7 @@ from pathlib import Path
 from typing import Any
 
 import redis
+import redis.asyncio
 
 import tenantkv
 from tenantkv.cli.loadtest.servers import PrivateServer
@@ -346,9 +354,123 @@ async def _subscribed(stores: list[tenantkv.TenantStore]) -> AsyncIterator[None]
 
 # -- (c) subscription confirmation under load -------------------------------------------------
 
+#: Churn: one subscriber's entry and exit of a new channel, then the times of both.
+Churn = Callable[[str, float], Awaitable[tuple[float, float]]]
+
+
+class RawPubSub:
+    """The baseline: a bare redis-py ``PubSub`` shared by the churning subscribers, each
+    SUBSCRIBE/UNSUBSCRIBE confirmed by its reply (read by one reader task), nothing else."""
+
+    def __init__(self, url: str) -> None:
+        self._client = redis.asyncio.Redis.from_url(url)
+        self._pubsub = self._client.pubsub()
+        self._replies: dict[tuple[str, bytes], asyncio.Future[None]] = {}
+        self._reader: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> RawPubSub:
+        await self._pubsub.connect()  # type: ignore[no-untyped-call]
+        self._reader = asyncio.create_task(self._read())
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        if self._reader is not None:
+            self._reader.cancel()
+            await asyncio.gather(self._reader, return_exceptions=True)
+        await self._pubsub.aclose()  # type: ignore[no-untyped-call]
+        await self._client.aclose()
+
+    async def _read(self) -> None:
+        while True:
+            message = await self._pubsub.get_message(timeout=None)
+            if message is not None and message["type"] in ("subscribe", "unsubscribe"):
+                self._replies.pop((message["type"], message["channel"])).set_result(None)
+
+    async def _confirmed(self, kind: str, channel: str, send: Awaitable[Any]) -> None:
+        reply = asyncio.get_running_loop().create_future()
+        self._replies[(kind, channel.encode())] = reply
+        await send
+        await reply
+
+    async def churn(self, channel: str, stay_s: float) -> tuple[float, float]:
+        start = time.perf_counter()
+        await self._confirmed("subscribe", channel, self._pubsub.subscribe(channel))
+        entered = time.perf_counter()
+        queue: asyncio.Queue[bytes] = asyncio.Queue()  # what a short-lived stream waits on
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(stay_s):
+                await queue.get()
+        left_at = time.perf_counter()
+        await self._confirmed("unsubscribe", channel, self._pubsub.unsubscribe(channel))
+        return entered - start, time.perf_counter() - left_at
+
+
+def tenantkv_churn(store: tenantkv.TenantStore) -> Churn:
+    async def churn(channel: str, stay_s: float) -> tuple[float, float]:
+        start = time.perf_counter()
+        async with store.subscribe(channel) as sub:
+            entered = time.perf_counter()
+            await sub.get(timeout=stay_s)  # a short-lived stream
+            left_at = time.perf_counter()
+        return entered - start, time.perf_counter() - left_at
+
+    return churn
+
+
+class LoopWatch:
+    """The bench process's own state meanwhile: how long a ready task waits for the event
+    loop (one ``sleep(0)``, sampled every 5 ms), and the garbage collector's pauses."""
+
+    def __init__(self) -> None:
+        self.waits: list[float] = []
+        self.pauses: dict[int, list[float]] = {0: [], 1: [], 2: []}
+        self._gc_start = 0.0
+
+    def _gc(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._gc_start = time.perf_counter()
+        else:
+            self.pauses[info["generation"]].append(time.perf_counter() - self._gc_start)
+
+    @contextlib.asynccontextmanager
+    async def watching(self) -> AsyncIterator[None]:
+        async def probe() -> None:
+            while True:
+                start = time.perf_counter()
+                await asyncio.sleep(0)
+                self.waits.append(time.perf_counter() - start)
+                await asyncio.sleep(0.005)
+
+        gc.callbacks.append(self._gc)
+        task = asyncio.create_task(probe())
+        try:
+            yield
+        finally:
+            task.cancel()
+            gc.callbacks.remove(self._gc)
+
+    def report(self, seconds: float) -> dict[str, Any]:
+        return {
+            "ready_task_wait_ms": summary_ms(self.waits),
+            "gc_pauses": {
+                f"gen{gen}": {
+                    "count": len(pauses),
+                    "total_ms": round(sum(pauses) * 1000, 1),
+                    "max_ms": round(max(pauses, default=0.0) * 1000, 2),
+                }
+                for gen, pauses in self.pauses.items()
+            },
+            "process_cpu_share": round(time.process_time() / seconds, 2),
+        }
+
 
 async def bench_subscriptions(server: PrivateServer, settings: Settings) -> dict[str, Any]:
-    async with tenantkv.open_client(server.url, max_connections=64) as client:
+    """The churn of tenantkv subscriptions and, in alternating blocks under the same load,
+    of bare redis-py subscriptions (``RawPubSub``): what the library itself adds."""
+    async with (
+        tenantkv.open_client(server.url, max_connections=64) as client,
+        RawPubSub(server.url) as raw,
+    ):
         stores = [
             await client.store(f"bench-sub-{i:02d}.example.com")
             for i in range(settings.subscribers)
@@ -376,28 +498,51 @@ async def bench_subscriptions(server: PrivateServer, settings: Settings) -> dict
                 await asyncio.sleep(max(0.0, next_at - time.perf_counter()))
             return sent
 
-        enter: list[float] = []
-        leave: list[float] = []
+        ways: dict[str, list[Churn]] = {
+            "tenantkv": [tenantkv_churn(store) for store in stores],
+            "redis-py PubSub": [raw.churn] * settings.subscribers,
+        }
+        enter: dict[str, list[float]] = {way: [] for way in ways}
+        leave: dict[str, list[float]] = {way: [] for way in ways}
+        blocks = max(1, round(settings.subscribe_seconds / 2.5))
+        block_s = settings.subscribe_seconds / blocks
+        # AB BA AB ...: a drifting machine hits both ways alike.
+        schedule = [way for block in range(blocks) for way in list(ways)[:: 1 - 2 * (block % 2)]]
+        now: dict[str, str] = {"way": schedule[0]}
+        churning = asyncio.Event()
 
-        async def subscriber(store: tenantkv.TenantStore, rng: random.Random) -> None:
-            while not stop.is_set():
-                start = time.perf_counter()
-                async with store.subscribe(f"search:{uuid.uuid4()}:updates") as sub:
-                    entered = time.perf_counter()
-                    await sub.get(timeout=rng.uniform(0.005, 0.05))  # a short-lived stream
-                    left_at = time.perf_counter()
-                leave.append(time.perf_counter() - left_at)
-                enter.append(entered - start)
+        async def subscriber(i: int, rng: random.Random) -> None:
+            # Each subscriber goes on the way of the current block as its next stream opens:
+            # a block starts without 50 entries at once.
+            while churning.is_set():
+                way = now["way"]
+                entry, exit_ = await ways[way][i](
+                    f"search:{uuid.uuid4()}:updates", rng.uniform(0.005, 0.05)
+                )
+                enter[way].append(entry)
+                leave[way].append(exit_)
 
         drains = [asyncio.create_task(drain(sub)) for sub in long_lived]
         publisher = asyncio.create_task(publish())
-        subscribers = [
-            asyncio.create_task(subscriber(store, random.Random(i)))
-            for i, store in enumerate(stores)
-        ]
-        await asyncio.sleep(settings.subscribe_seconds)
+        order = " ".join("A" if way == "tenantkv" else "B" for way in schedule)
+        watch = LoopWatch()
+        cpu_start, started = time.process_time(), time.perf_counter()
+        async with watch.watching():
+            churning.set()
+            subscribers = [
+                asyncio.create_task(subscriber(i, random.Random(i)))
+                for i in range(settings.subscribers)
+            ]
+            for way in schedule:
+                now["way"] = way
+                await asyncio.sleep(block_s)
+            churning.clear()
+            await asyncio.gather(*subscribers)
+        elapsed = time.perf_counter() - started
+        process = watch.report(elapsed)
+        process["process_cpu_share"] = round((time.process_time() - cpu_start) / elapsed, 2)
         stop.set()
-        await asyncio.gather(*subscribers, *drains)
+        await asyncio.gather(*drains)
         published = await publisher
         await asyncio.gather(*(sub.__aexit__(None, None, None) for sub in long_lived))
     return {
@@ -405,44 +550,60 @@ async def bench_subscriptions(server: PrivateServer, settings: Settings) -> dict
         "long_lived_subscriptions": settings.long_lived,
         "publish_per_s": settings.publish_per_s,
         "seconds": settings.subscribe_seconds,
+        "blocks": f"{blocks} of {block_s:.1f} s per way: {order} (A: tenantkv, B: bare redis-py)",
         "published": published,
         "received": received,
-        "enter_ms": summary_ms(enter),
-        "exit_ms": summary_ms(leave),
+        "enter_ms": summary_ms(enter["tenantkv"]),
+        "exit_ms": summary_ms(leave["tenantkv"]),
+        "baseline: bare redis-py PubSub": {
+            "enter_ms": summary_ms(enter["redis-py PubSub"]),
+            "exit_ms": summary_ms(leave["redis-py PubSub"]),
+        },
+        "bench_process": process,
         "target": "enter p99 <= 2 ms",
-        "target_met": summary_ms(enter)["p99"] <= 2.0,
+        "target_met": summary_ms(enter["tenantkv"])["p99"] <= 2.0,
     }
 
 
 # -- the run ------------------------------------------------------------------------------------
 
 
-async def bench(server: PrivateServer, settings: Settings) -> dict[str, Any]:
-    return {
-        "callbacks": await bench_callbacks(server, settings),
-        "connections": await bench_connections(server, settings),
-        "subscriptions": await bench_subscriptions(server, settings),
-    }
+SECTIONS: dict[str, Callable[[PrivateServer, Settings], Awaitable[Any]]] = {
+    "callbacks": bench_callbacks,
+    "connections": bench_connections,
+    "subscriptions": bench_subscriptions,
+}
+
+
+async def bench(server: PrivateServer, settings: Settings, sections: list[str]) -> dict[str, Any]:
+    return {name: await SECTIONS[name](server, settings) for name in sections}
 
 
 def print_report(result: dict[str, Any]) -> None:
     print(f"load average before {result['loadavg_before']}, after {result['loadavg_after']}")
-    print("\n(a) one on_search callback")
-    for row in result["callbacks"]:
+    if "callbacks" in result:
+        print("\n(a) one on_search callback")
+    for row in result.get("callbacks", ()):
         lat = row["latency_ms"]
         print(
             f"  c={row['concurrency']:>3}  {row['variant']:<58} round trips "
             f"{row['round_trips_per_callback']:.1f}  p50 {lat['p50']:.3f}  p99 {lat['p99']:.3f}"
             f"  max {lat['max']:.3f} ms  server {row['server_commands_per_callback']}"
         )
-    print("\n(b) server connections")
-    for way, figures in result["connections"].items():
+    if "connections" in result:
+        print("\n(b) server connections")
+    for way, figures in result.get("connections", {}).items():
         print(f"  {way}: {figures}")
-    subs = result["subscriptions"]
+    subs = result.get("subscriptions")
+    if subs is None:
+        return
+    raw = subs["baseline: bare redis-py PubSub"]
     print(
         f"\n(c) subscribe: enter {subs['enter_ms']}, exit {subs['exit_ms']}, "
         f"published {subs['published']}, received {subs['received']}, "
-        f"target met: {subs['target_met']}"
+        f"target met: {subs['target_met']}\n"
+        f"    bare redis-py PubSub: enter {raw['enter_ms']}, exit {raw['exit_ms']}\n"
+        f"    bench process: {subs['bench_process']}"
     )
 
 
@@ -450,11 +611,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--json", type=Path, default=Path("docs/bench_service.json"))
     parser.add_argument("--quick", action="store_true", help="small settings (a smoke run)")
+    parser.add_argument(
+        "--only",
+        choices=list(SECTIONS),
+        action="append",
+        help="run this section only (repeatable; default: all)",
+    )
     args = parser.parse_args()
+    sections = args.only or list(SECTIONS)
     settings = QUICK if args.quick else Settings()
     loadavg_before = [round(x, 2) for x in os.getloadavg()]
     with PrivateServer() as server:
-        results = asyncio.run(bench(server, settings))
+        results = asyncio.run(bench(server, settings, sections))
         version = server.version
     result = {
         "settings": asdict(settings),
