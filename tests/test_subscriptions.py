@@ -423,3 +423,21 @@ async def test_confirmations_that_do_not_come_in_time_fail_the_connection(
         await store.aclose()
     finally:
         server.stop()
+
+
+@pytest.mark.parametrize("topology", ["server", "cluster"])
+async def test_subscriptions_work_with_a_health_check_interval(
+    topology: str, request: pytest.FixtureRequest
+) -> None:
+    """With ``health_check_interval`` set, the subscriber connection still never sends a
+    PING of its own: one would read its reply while the hub's reader is reading."""
+    fixture = "redis_cluster" if topology == "cluster" else "redis_server"
+    server: FixtureServer | FixtureCluster = request.getfixturevalue(fixture)
+    async with tenantkv.open_store(
+        server.url, tenant=new_tenant(), health_check_interval=0.02
+    ) as store:
+        for n in range(8):
+            async with store.subscribe(f"hc-{n}") as sub:
+                await store.publish(f"hc-{n}", n)
+                assert await sub.get(timeout=5) == n
+            await asyncio.sleep(0.05)  # idle, nothing subscribed: a health check is due

@@ -45,7 +45,14 @@ DEFAULT_TOPOLOGY_WAIT_MS = 10_000
 
 #: Options of a client whose commands fail at once instead of reconnecting and
 #: trying again: per-node clients of a cluster walk, and subscriber connections.
-NO_RETRY: dict[str, Any] = {"retry": Retry(NoBackoff(), 0), "retry_on_error": None}
+#: No health check either: redis-py's PING before a command of an idle pub/sub
+#: connection reads its reply while the hub's reader is reading ("read() called
+#: while another coroutine is already waiting"), and one that fails reconnects.
+NO_RETRY: dict[str, Any] = {
+    "retry": Retry(NoBackoff(), 0),
+    "retry_on_error": None,
+    "health_check_interval": 0,
+}
 
 
 def client_defaults() -> dict[str, Any]:
