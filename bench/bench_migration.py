@@ -15,7 +15,11 @@ index), told apart by their SHA1 and, for the write, by its first keys:
 calls, server time (mean, p50, p99, max, calls over 1 ms), keys per call,
 and what the calls over 1 ms carried.
 
-    .venv/bin/python bench/bench_migration.py --keys 100000 --json docs/bench_migration.json
+    .venv/bin/python bench/bench_migration.py --keys 100000 --quiet-load 0.5 \
+        --json docs/bench_migration.json
+
+``--quiet-load`` waits before each run for the 1-minute load average to fall
+under it (the seeding and the previous run load the machine themselves).
 """
 
 from __future__ import annotations
@@ -144,8 +148,19 @@ def seed(client: redis.Redis, keys: int) -> None:
     pipe.execute()
 
 
+def settle(load: float | None, most_s: float = 300.0) -> float:
+    """Wait (at most ``most_s``) for the 1-minute load average to fall under ``load``; the
+    seconds waited."""
+    started = time.monotonic()
+    while load is not None and os.getloadavg()[0] >= load:
+        if time.monotonic() - started > most_s:
+            break
+        time.sleep(5)
+    return round(time.monotonic() - started, 1)
+
+
 async def run_once(
-    server: PrivateServer, keys: int, index: bool, budget_ms: float | None
+    server: PrivateServer, keys: int, index: bool, budget_ms: float | None, quiet: float | None
 ) -> dict[str, Any]:
     with server.client() as client:
         seed(client, keys)
@@ -153,6 +168,7 @@ async def run_once(
         client.config_set("slowlog-max-len", SLOWLOG_MAX_LEN)
         client.slowlog_reset()
         client.config_resetstat()
+    settled_s = settle(quiet)
     load_before = os.getloadavg()
     with Probe(server.url, "probe", interval_ms=1.0) as probe:
         options: dict[str, Any] = {} if budget_ms is None else {"budget_ms": budget_ms}
@@ -193,6 +209,7 @@ async def run_once(
         "evalsha_calls": evalsha.get("calls", 0),
         "evalsha_mean_us": evalsha.get("usec_per_call"),
         "slowlog": slowlog_summary(entries),
+        "settled_s": settled_s,
         "load_average_before": list(load_before),
         "load_average_after": list(load_after),
     }
@@ -201,7 +218,10 @@ async def run_once(
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     extra = ("--slowlog-log-slower-than", str(args.slowlog_us))
     with PrivateServer(extra_args=extra) as server:
-        runs = [await run_once(server, args.keys, index, args.budget_ms) for index in (False, True)]
+        runs = [
+            await run_once(server, args.keys, index, args.budget_ms, args.quiet_load)
+            for index in (False, True)
+        ]
         return {"redis_version": server.version, "runs": runs}
 
 
@@ -210,6 +230,12 @@ def main() -> None:
     parser.add_argument("--keys", type=int, default=100_000)
     parser.add_argument("--json", type=Path)
     parser.add_argument("--budget-ms", type=float, help="the store's budget_ms (default: its own)")
+    parser.add_argument(
+        "--quiet-load",
+        type=float,
+        help="before each run, wait (5 min at most) for the 1-minute load average to fall under "
+        "this (the previous run's own load takes about a minute to fade)",
+    )
     parser.add_argument(
         "--slowlog-us",
         type=int,
