@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
+import statistics
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
@@ -13,7 +15,17 @@ import redis
 
 import tenantkv
 from tenantkv import TenantStore
+from tenantkv.backends.base import (
+    MOVE_BUDGET,
+    MOVE_READ,
+    MoveCost,
+    MoveIn,
+    MovePacer,
+)
 from tenantkv.backends.memory import MemoryBackend, MemoryKeyspace
+from tenantkv.backends.redis.scripts import script_source
+from tenantkv.migration import READ_BATCH, WRITE_BATCH, _part
+from tenantkv.pacing import Pace, StepCost, StepKind
 
 from .conftest import OpenTenant, new_tenant
 from .servers import FixtureServer
@@ -260,9 +272,9 @@ def before_each_removal(
     backend: Any = store.backend
     remove = backend.migrate_delete
 
-    async def late(keys: Any, max_items: int) -> list[str]:
+    async def late(keys: Any, max_items: int, pace: Any) -> list[str]:
         await act()
-        result: list[str] = await remove(keys, max_items)
+        result: list[str] = await remove(keys, max_items, pace)
         return result
 
     monkeypatch.setattr(backend, "migrate_delete", late)
@@ -356,6 +368,15 @@ async def test_bad_old_prefixes_are_refused(store: TenantStore) -> None:
 
 @pytest.fixture
 def slow_server() -> Iterator[FixtureServer]:
+    """A server whose SLOWLOG keeps every command over 1 ms. (At 0 it would also keep each
+    command the scripts call, 13 per key moved: 20,000 keys would overflow it.)"""
+    with FixtureServer(extra_args=("--slowlog-log-slower-than", "1000")) as server:
+        yield server
+
+
+@pytest.fixture
+def every_command_server() -> Iterator[FixtureServer]:
+    """A server whose SLOWLOG keeps every command (for a small move)."""
     with FixtureServer(extra_args=("--slowlog-log-slower-than", "0")) as server:
         yield server
 
@@ -378,6 +399,7 @@ async def test_the_move_never_blocks_and_never_sends_keys(slow_server: FixtureSe
             stats: dict[str, Any] = raw.info("commandstats")
         assert report.moved == 20_000
         assert (await store.verify_index()).clean
+    assert len(entries) < 100_000  # SLOWLOG holds the whole move
     assert "cmdstat_keys" not in stats
     # Every command stays short (COUNT 1000 per page, bounded scripts); one preempted on this
     # 2-vCPU machine may show up, a long one may not.
@@ -406,3 +428,184 @@ async def test_long_lists_move_in_short_commands(slow_server: FixtureServer) -> 
     assert calls >= 3 * 60, calls
     scripts = [entry for entry in entries if entry["command"].startswith(b"EVALSHA")]
     assert_only_preempted([entry for entry in scripts if entry["duration"] >= 10_000])
+
+
+#: The migration's scripts by the SHA1 that EVALSHA names them by.
+SCRIPTS = {
+    hashlib.sha1(script_source(f"migrate_{name}").encode()).hexdigest().encode(): name
+    for name in ("read", "write", "delete")
+}
+
+
+def keys_per_script(entries: list[dict[str, Any]]) -> dict[str, list[int]]:
+    """How many keys each migration script of SLOWLOG ``entries`` was sent, per script: the
+    ``numkeys`` of ``EVALSHA sha numkeys ...`` (a write's first three keys are bookkeeping; a
+    read or remove may stop before its last key, at its budget)."""
+    carried: dict[str, list[int]] = {}
+    for entry in entries:
+        words = entry["command"].split(b" ", 3)
+        if words[0].upper() == b"EVALSHA" and words[1] in SCRIPTS:
+            name = SCRIPTS[words[1]]
+            carried.setdefault(name, []).append(int(words[2]) - (3 if name == "write" else 0))
+    return carried
+
+
+@pytest.mark.redis
+@pytest.mark.parametrize("index", [False, True], ids=["plain", "index"])
+async def test_the_scripts_carry_what_the_budget_allows(
+    every_command_server: FixtureServer, index: bool
+) -> None:
+    """The same 2,000 keys moved by a store with the default budget and by one with a
+    twentieth of it: the second's scripts carry far fewer keys each (sized from the cost
+    measured, where the first's reach the caps or near), and neither's exceed the caps."""
+    server = every_command_server
+    with redis.Redis(host=server.host, port=server.port) as raw:
+        for name in ("read", "write", "delete"):  # (no first EVALSHA refused: NOSCRIPT)
+            raw.script_load(script_source(f"migrate_{name}"))
+    carried: dict[float, dict[str, list[int]]] = {}
+    for budget_ms in (1.0, 0.05):
+        tenant = f"buyer-{budget_ms}.example.com"
+        async with tenantkv.open_store(
+            server.url, tenant=tenant, index=index, budget_ms=budget_ms
+        ) as store:
+            old = OldLayout(store)
+            with redis.Redis(host=server.host, port=server.port) as raw:
+                pipe = raw.pipeline(transaction=False)
+                for i in range(1_000):
+                    pipe.set(old.key(f"search:{i:04d}"), json.dumps({"txn": i}), px=1_800_000)
+                    pipe.rpush(old.key(f"search:{i:04d}:responses"), json.dumps({"bpp": i}))
+                pipe.execute()
+                raw.config_set("slowlog-max-len", 200_000)
+                raw.slowlog_reset()
+                report = await store.migrate_from(old.prefix)
+                entries = raw.slowlog_get(200_000)
+            assert report.moved == 2_000
+            assert accounted(report) == report.scanned
+            assert await store.list_get_all("search:0042:responses") == [{"bpp": 42}]
+            if index:
+                assert (await store.verify_index()).clean
+        assert len(entries) < 200_000  # SLOWLOG holds the whole move
+        carried[budget_ms] = keys_per_script(entries)
+        if budget_ms == 1.0:
+            assert_only_preempted([entry for entry in entries if entry["duration"] >= 10_000])
+    default, small = carried[1.0], carried[0.05]
+    assert set(default) == set(small) == {"read", "write", "delete"}
+    for name, caps in (("read", READ_BATCH), ("delete", READ_BATCH), ("write", WRITE_BATCH)):
+        assert max(default[name] + small[name]) <= caps, name
+        # Each key is written once, and read and removed at least once: in more calls.
+        assert sum(default[name]) >= 2_000, name
+        assert sum(small[name]) >= 2_000, name
+        assert len(small[name]) > len(default[name]), name
+        assert statistics.fmean(small[name]) <= statistics.fmean(default[name]) / 2, (
+            name,
+            statistics.fmean(small[name]),
+            statistics.fmean(default[name]),
+        )
+    assert sum(default["write"]) == sum(small["write"]) == 2_000
+
+
+# -- the pacing of the scripts, without a server -----------------------------------------------
+
+
+def move_cost_of(kind: StepKind = MOVE_READ) -> MoveCost:
+    return MoveCost(StepCost(kind))
+
+
+def test_a_move_cost_learns_the_median_of_a_window_of_calls() -> None:
+    cost = move_cost_of()
+    # The first window is two calls; their median is what is learned (us per unit).
+    cost.measured(100e-6, keys=50, spent=100, full=False)
+    assert cost.cost.us_per_key is None
+    cost.measured(300e-6, keys=50, spent=100, full=False)
+    assert cost.cost.us_per_key == pytest.approx(2.0)
+    # Then windows of eight: one call preempted for 5 ms does not make the next calls small.
+    for seconds in [200e-6] * 7 + [5e-3]:
+        cost.measured(seconds, keys=50, spent=100, full=True)
+    assert cost.cost.us_per_key == pytest.approx(2.0)
+
+
+def test_a_move_cost_takes_off_the_round_trip_of_a_call_that_does_nothing() -> None:
+    cost = move_cost_of()
+    cost.floor_s = 100e-6
+    cost.measured(300e-6, keys=50, spent=100, full=True)
+    cost.measured(300e-6, keys=50, spent=100, full=True)
+    assert cost.cost.us_per_key == pytest.approx(2.0)  # (300 - 100) / 100
+    # A floor measured too long: half the round trip counts all the same.
+    cost = move_cost_of()
+    cost.floor_s = 1e-3
+    cost.measured(300e-6, keys=50, spent=100, full=True)
+    cost.measured(300e-6, keys=50, spent=100, full=True)
+    assert cost.cost.us_per_key == pytest.approx(1.5)
+
+
+def test_a_small_call_for_want_of_keys_is_not_measured() -> None:
+    cost = move_cost_of()
+    for _ in range(4):  # a page's last key or two: mostly the fixed cost of a call
+        cost.measured(200e-6, keys=2, spent=3, full=False)
+    assert cost.cost.us_per_key is None
+    # A call its budget cut short is measured, however few keys it carried (one long list).
+    cost.measured(400e-6, keys=1, spent=1_001, full=True)
+    cost.measured(400e-6, keys=1, spent=1_001, full=True)
+    assert cost.cost.us_per_key == pytest.approx(400 / 1_001)
+
+
+def test_a_pacer_gives_half_the_budget_over_the_cost_within_the_bounds() -> None:
+    cost = move_cost_of()
+    # Unmeasured: the kind's first guess.
+    assert MovePacer(cost, Pace(1.0)).budget() == int(500 / MOVE_READ.first_us_per_key)
+    cost.cost.observe(5.0)
+    assert MovePacer(cost, Pace(1.0)).budget() == 100
+    assert MovePacer(cost, Pace(0.1)).budget() == 10
+    assert MovePacer(cost, Pace(0.001)).budget() == 1  # one key at least
+    cost.cost.observe(0.01)
+    assert MovePacer(cost, Pace(10.0)).budget() == MOVE_BUDGET  # never above
+
+
+def moves_of(*sizes: int) -> list[MoveIn]:
+    """One string move per size: a value of ``size`` bytes (``move_cost``: 1 + size // 256)."""
+    return [MoveIn(f"k{i}", f"m{i}", "string", "", -1, [b"x" * n]) for i, n in enumerate(sizes)]
+
+
+def test_a_write_carries_the_keys_that_fit_its_budget() -> None:
+    moves = moves_of(*[10] * 40)  # 1 unit each
+    positions = list(range(40))
+    assert _part(moves, positions, 1_000) == (positions[:WRITE_BATCH], WRITE_BATCH, False)
+    assert _part(moves, positions, 5) == (positions[:5], 5, True)
+    assert _part(moves, positions[38:], 1_000) == ([38, 39], 2, False)
+    big = moves_of(10, 10, 256 * 99, 10)  # 1, 1, 100, 1 units
+    assert _part(big, [0, 1, 2, 3], 50) == ([0, 1], 2, True)  # the long value waits
+    assert _part(big, [2, 3], 50) == ([2], 100, True)  # and goes alone, over the budget
+
+
+async def test_the_memory_backend_reads_and_removes_in_parts_with_others_between() -> None:
+    """With a budget of a unit per part, each key is its own part, and other tasks run
+    between parts, as other clients do between a server's script calls."""
+    keyspace = MemoryKeyspace()
+    backend = MemoryBackend(keyspace)
+    for i in range(5):
+        keyspace.put(f"old:{i}", json.dumps({"txn": i}).encode(), None)
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0)
+
+    task = asyncio.create_task(ticker())
+    await asyncio.sleep(0)
+    try:
+        tiny = Pace(0.000_001)
+        olds = await backend.migrate_read([f"old:{i}" for i in range(5)], 1_000, tiny)
+        read_ticks = ticks
+        outcomes = await backend.migrate_delete(
+            [(old.key, old.fingerprint, old.expire_at_ms) for old in olds], 1_000, tiny
+        )
+    finally:
+        task.cancel()
+    assert [old.key for old in olds] == [f"old:{i}" for i in range(5)]
+    assert [json.loads(old.items[0]) for old in olds] == [{"txn": i} for i in range(5)]
+    assert outcomes == ["removed"] * 5
+    # Four pauses in each (the ticker ran once before).
+    assert read_ticks >= 1 + 4
+    assert ticks >= read_ticks + 4

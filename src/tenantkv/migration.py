@@ -38,10 +38,18 @@ finished by running it again, and nothing is moved twice. One window stays:
 a run killed between steps 2 and 3 of a key that the old service then
 deletes leaves the copy, since no later run sees the old key again.
 
-The scripts' work is bounded (:data:`~tenantkv.backends.base.MOVE_BUDGET`: a
-unit per key, per list item, per 4 KiB of a string): a read or remove call
-stops at the budget and the rest is sent again, and writes are split to fit,
-so no command runs long however long the values are.
+The scripts' calls are sized as the walks' commands are (:mod:`tenantkv.pacing`):
+each gets a budget of work, in units of :func:`~tenantkv.backends.base.move_cost`
+(a unit per key, per list item, per 256 bytes of content): half the store's
+``budget_ms`` over the time per unit measured so far, per server and per kind
+of call (read, remove, write, write with the index; see
+:class:`~tenantkv.backends.base.MoveCost`), and never more than
+:data:`~tenantkv.backends.base.MOVE_BUDGET` units, :data:`READ_BATCH` keys read
+or removed or :data:`WRITE_BATCH` keys written. The time is a call's round
+trip less a ``PING``'s, which overstates the server's own (the client's work
+is in it), so calls err small. A read or remove call stops at its budget and
+the rest is sent again, and writes are split to fit, so no command runs long
+however long the values are (a key over the budget goes alone in its call).
 
 Values must be what tenantkv stores (JSON); a string or list item that is not
 JSON is reported, not moved. Other Redis types are reported, and so are lists
@@ -59,12 +67,19 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar
 
 from . import codec
-from .backends.base import MOVE_BUDGET, MigratingBackend, MoveIn, OldKey, move_cost
+from .backends.base import (
+    MOVE_INDEX_WRITE,
+    MOVE_WRITE,
+    MigratingBackend,
+    MoveIn,
+    OldKey,
+    move_cost,
+)
 from .codec import decode_keys
 from .errors import DecodeError, InvalidValueError
 from .glob import escape_glob
@@ -85,11 +100,12 @@ __all__ = [
 
 #: Longest list moved (its items are read, compared and written in one command each).
 DEFAULT_MAX_LIST_ITEMS = 1_000
-#: Keys per read or remove script (about 10 us of server time each for a small string on this
-#: project's 2-vCPU VM: three or five calls from Lua), and per write script (about 30 us each
-#: with the index: it also checks the new key, notes the ledger and updates the index), so that
-#: a script of small keys stays near half the 1 ms budget; larger values fill the call sooner
-#: (MOVE_BUDGET).
+#: The most keys per read or remove script, and per write script: caps over the paced budget
+#: of work (MOVE_READ... in tenantkv.backends.base). Small keys take about 4.5 us of server
+#: time each to read or remove on this project's 2-vCPU VM (three or five calls from Lua), and
+#: 8 us (16 us with the index: it also checks the new key, notes the ledger and updates the
+#: index) to write, so that a script of small keys stays under half the 1 ms budget; larger
+#: values, a smaller ``budget_ms`` or a slower server make the calls smaller.
 READ_BATCH = 50
 WRITE_BATCH = 16
 #: Passes over keys the old service changed during the move before they are left, reported.
@@ -214,6 +230,9 @@ async def migrate(
     report = MigrationReport(store.tenant, old_prefix, dry_run=dry_run, copy=copy)
     tally = _Report(report, max_reported)
     writer = store._writer
+    # The scripts' pace: the store's budget (its ``count`` is the SCAN's).
+    pace = Pace(store.budget_ms)
+    write_kind = MOVE_WRITE if writer is backend else MOVE_INDEX_WRITE
     seen: set[str] = set()
     # Old keys the old service changed while this pass moved them: another pass.
     retry: set[str] = set()
@@ -236,10 +255,18 @@ async def migrate(
             by_shard.setdefault(namespace.shard_of(move.member), []).append(position)
         for shard, positions in by_shard.items():
             ledger = ledgers(namespace)[shard]
-            for part in _parts(moves, positions):
+            pacer = await backend.move_pacer(write_kind, pace, ledger)
+            rest = positions
+            while rest:
+                budget = pacer.budget()
+                part, spent, full = _part(moves, rest, budget)
+                rest = rest[len(part) :]
+                started = time.perf_counter()
                 written = await writer.migrate_write(
                     ledger, [moves[i] for i in part], max_list_items, check=dry_run
                 )
+                seconds = time.perf_counter() - started
+                pacer.measured(seconds, keys=len(part), spent=spent, full=full)
                 for position, status in zip(part, written, strict=True):
                     statuses[position] = status
         return statuses
@@ -249,7 +276,7 @@ async def migrate(
             await handle_part(old_keys[first : first + READ_BATCH])
 
     async def handle_part(old_keys: list[str]) -> None:
-        olds = await backend.migrate_read(old_keys, max_list_items)
+        olds = await backend.migrate_read(old_keys, max_list_items, pace)
         moves: list[MoveIn] = []
         sources: list[OldKey] = []
         for old in olds:
@@ -296,6 +323,7 @@ async def migrate(
         outcomes = await backend.migrate_delete(
             [(old.key, old.fingerprint, old.expire_at_ms) for old, _ in removable],
             max_list_items,
+            pace,
         )
         gone: list[MoveIn] = []
         for (old, move), outcome in zip(removable, outcomes, strict=True):
@@ -335,18 +363,17 @@ async def migrate(
     return report
 
 
-def _parts(moves: list[MoveIn], positions: list[int]) -> Iterator[list[int]]:
-    """``positions`` in runs of at most :data:`WRITE_BATCH` keys and :data:`MOVE_BUDGET` of
-    work, one key at least."""
+def _part(moves: list[MoveIn], positions: list[int], budget: int) -> tuple[list[int], int, bool]:
+    """The first positions of ``positions`` that one write may carry: at most
+    :data:`WRITE_BATCH` keys and ``budget`` units of work, one key at least; the units they
+    weigh, and whether the budget cut the part short."""
     part: list[int] = []
     spent = 0
-    for position in positions:
+    for position in positions[:WRITE_BATCH]:
         move = moves[position]
         cost = move_cost(move.kind, move.items)
-        if part and (len(part) == WRITE_BATCH or spent + cost > MOVE_BUDGET):
-            yield part
-            part, spent = [], 0
+        if part and spent + cost > budget:
+            return part, spent, True
         part.append(position)
         spent += cost
-    if part:
-        yield part
+    return part, spent, spent >= budget

@@ -26,7 +26,16 @@ from ...glob import compile_glob, literal_prefix
 from ...index.protocols import IndexKeys
 from ...pacing import SCAN, SCAN_UNLINK, Pace, StepCosts, StepKind, WalkPacer
 from ...urls import StoreURL
-from ..base import BackendBase, BatchOp, MoveIn, OldKey
+from ..base import (
+    MOVE_DELETE,
+    MOVE_READ,
+    BackendBase,
+    BatchOp,
+    MoveCosts,
+    MoveIn,
+    MovePacer,
+    OldKey,
+)
 from ..subscription import QueueSubscription
 from . import moving
 from .batching import apply_op, check_batch
@@ -66,6 +75,8 @@ class MemoryBackend(BackendBase):
         #: What a batch of each walk costs here, per key (in-process time): sizes the batches
         #: so that none keeps the event loop from other tasks for longer than the budget.
         self.costs = StepCosts()
+        #: What the migration's parts cost here (tenantkv.migration), per unit of work.
+        self._move_costs = MoveCosts(self.costs)
 
     def __repr__(self) -> str:
         return f"MemoryBackend(url={self._url!r})"
@@ -178,8 +189,13 @@ class MemoryBackend(BackendBase):
         return len(items)
 
     # -- moving in from another layout (tenantkv.migration) -----------------------
-    async def migrate_read(self, keys: Sequence[str], max_items: int) -> list[OldKey]:
-        return moving.migrate_read(self, keys, max_items)
+    async def move_pacer(self, kind: StepKind, pace: Pace, key: str) -> MovePacer:
+        """Timed in process (no round trip to take off)."""
+        return MovePacer(self._move_costs(kind), pace)
+
+    async def migrate_read(self, keys: Sequence[str], max_items: int, pace: Pace) -> list[OldKey]:
+        pacer = await self.move_pacer(MOVE_READ, pace, "")
+        return await moving.migrate_read(self, keys, max_items, pacer)
 
     async def migrate_write(
         self, ledger: str, moves: Sequence[MoveIn], max_items: int, *, check: bool = False
@@ -187,9 +203,10 @@ class MemoryBackend(BackendBase):
         return moving.migrate_write(self, ledger, moves, max_items, check=check)
 
     async def migrate_delete(
-        self, keys: Sequence[tuple[str, str, int]], max_items: int
+        self, keys: Sequence[tuple[str, str, int]], max_items: int, pace: Pace
     ) -> list[str]:
-        return moving.migrate_delete(self, keys, max_items)
+        pacer = await self.move_pacer(MOVE_DELETE, pace, "")
+        return await moving.migrate_delete(self, keys, max_items, pacer)
 
     # -- batches -------------------------------------------------------------
     async def batch(self, ops: Sequence[BatchOp]) -> list[Any]:

@@ -1,17 +1,27 @@
-"""Moving keys of another layout in, on the in-process backend (as ``lua/migrate_*.lua``)."""
+"""Moving keys of another layout in, on the in-process backend (as ``lua/migrate_*.lua``).
+
+Reads and removes go in parts of the work the pacer allows (in units of
+:func:`~tenantkv.backends.base.move_cost`, a key at least), each timed in
+process, with other tasks running between parts: the scripts' rule, for the
+event loop instead of a server.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
-from ..base import MoveIn, OldKey, fingerprint
+from ..base import MoveIn, MovePacer, OldKey, fingerprint, move_cost
 
 if TYPE_CHECKING:
     from .backend import MemoryBackend
 
 __all__ = ["migrate_delete", "migrate_read", "migrate_write"]
+
+T = TypeVar("T")
 
 
 def _content(backend: MemoryBackend, key: str, max_items: int) -> tuple[str, str, list[bytes], int]:
@@ -33,14 +43,50 @@ def _expiry(backend: MemoryBackend, key: str) -> int:
     return -2 if entry is None else -1 if entry.expire_at_ms is None else entry.expire_at_ms
 
 
-def migrate_read(backend: MemoryBackend, keys: Sequence[str], max_items: int) -> list[OldKey]:
-    backend._check_open()
-    out: list[OldKey] = []
-    for key in keys:
-        kind, print_, items, length = _content(backend, key, max_items)
-        at = _expiry(backend, key)
-        out.append(OldKey(key, kind, print_, at, items, length if kind == "toolarge" else 0))
+async def _paced(
+    backend: MemoryBackend,
+    pacer: MovePacer,
+    total: int,
+    step: Callable[[int, int], list[tuple[T, int]]],
+) -> list[T]:
+    """``step(first, budget)`` until ``total`` results: each handles the keys from position
+    ``first`` on, up to the one that reaches ``budget`` units of work (one key at least), and
+    gives ``(result, units)`` per key."""
+    out: list[T] = []
+    while len(out) < total:
+        if out:
+            await asyncio.sleep(0)
+            backend._check_open()
+        budget = pacer.budget()
+        started = time.perf_counter()
+        done = step(len(out), budget)
+        seconds = time.perf_counter() - started
+        spent = sum(cost for _, cost in done)
+        pacer.measured(seconds, keys=len(done), spent=spent, full=spent >= budget)
+        out += [result for result, _ in done]
     return out
+
+
+async def migrate_read(
+    backend: MemoryBackend, keys: Sequence[str], max_items: int, pacer: MovePacer
+) -> list[OldKey]:
+    backend._check_open()
+
+    def step(first: int, budget: int) -> list[tuple[OldKey, int]]:
+        done: list[tuple[OldKey, int]] = []
+        spent = 0
+        for key in keys[first:]:
+            kind, print_, items, length = _content(backend, key, max_items)
+            at = _expiry(backend, key)
+            old = OldKey(key, kind, print_, at, items, length if kind == "toolarge" else 0)
+            cost = move_cost(kind, items)
+            done.append((old, cost))
+            spent += cost
+            if spent >= budget:
+                break
+        return done
+
+    return await _paced(backend, pacer, len(keys), step)
 
 
 def migrate_write(
@@ -97,18 +143,28 @@ def migrate_write(
     return statuses
 
 
-def migrate_delete(
-    backend: MemoryBackend, keys: Sequence[tuple[str, str, int]], max_items: int
+async def migrate_delete(
+    backend: MemoryBackend, keys: Sequence[tuple[str, str, int]], max_items: int, pacer: MovePacer
 ) -> list[str]:
     backend._check_open()
-    out: list[str] = []
-    for key, expected, at in keys:
-        kind, print_, _, _ = _content(backend, key, max_items)
-        if kind == "none":
-            out.append("gone")
-        elif print_ and print_ == expected and _expiry(backend, key) == at:
-            backend.keyspace.remove(key)
-            out.append("removed")
-        else:
-            out.append("changed")
-    return out
+
+    def step(first: int, budget: int) -> list[tuple[str, int]]:
+        done: list[tuple[str, int]] = []
+        spent = 0
+        for key, expected, at in keys[first:]:
+            kind, print_, items, _ = _content(backend, key, max_items)
+            if kind == "none":
+                status = "gone"
+            elif print_ and print_ == expected and _expiry(backend, key) == at:
+                backend.keyspace.remove(key)
+                status = "removed"
+            else:
+                status = "changed"
+            cost = move_cost(kind, items)
+            done.append((status, cost))
+            spent += cost
+            if spent >= budget:
+                break
+        return done
+
+    return await _paced(backend, pacer, len(keys), step)

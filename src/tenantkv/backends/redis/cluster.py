@@ -53,15 +53,24 @@ from ...codec import decode_key, encode_key
 from ...errors import BackendUnavailableError, InvalidURLError, TopologyChangedError
 from ...fanout import gather_limited
 from ...index.protocols import IndexKeys
-from ...pacing import SCAN, SCAN_UNLINK, Pace
+from ...pacing import SCAN, SCAN_UNLINK, Pace, StepKind
 from ...telemetry import count_server_call
 from ...urls import Address, StoreURL
-from ..base import BackendBase, BatchOp, OldKey, batch_steps
+from ..base import (
+    MOVE_DELETE,
+    MOVE_READ,
+    BackendBase,
+    BatchOp,
+    MoveCosts,
+    MovePacer,
+    OldKey,
+    batch_steps,
+)
 from .batching import batch_call, batch_results, unindexed_keys
 from .commands import SingleKeyCommands
 from .errors import cancellation_only, translate_cluster_errors
 from .index import IndexServer, RedisKeyIndex
-from .moving import delete_all, moving_scripts, read_all
+from .moving import RoundTrips, delete_all, moving_scripts, read_all
 from .options import DEFAULT_TOPOLOGY_WAIT_MS, NO_RETRY, cluster_url, node_options
 from .pubsub import RedisSubscription, SubscriberHub
 from .scripts import lua_source, script_source
@@ -152,6 +161,9 @@ class RedisClusterBackend(SingleKeyCommands, BackendBase):
         self._moving = moving_scripts(client)
         #: What SCAN, UNLINK and index chunks cost on each node (shared by every walk).
         self._pacing = Pacing()
+        #: What the migration's scripts cost, and a call's fixed round trip, per node.
+        self._move_costs = MoveCosts(self._pacing.costs)
+        self._round_trips = RoundTrips()
         self._index_server = IndexServer(
             client, errors=self._errors, pacing=self._pacing, pool=self._pool_of
         )
@@ -312,18 +324,36 @@ class RedisClusterBackend(SingleKeyCommands, BackendBase):
             await gather_limited(partial(one_slot, p) for p in group_by_slot(keys).values())
         return out
 
-    async def migrate_read(self, keys: Sequence[str], max_items: int) -> list[OldKey]:
+    async def move_pacer(self, kind: StepKind, pace: Pace, key: str) -> MovePacer:
+        """Paced per node: the node that serves ``key``'s slot, as the slot map last said (or,
+        when the map does not know, one cost for the cluster, timed from the round trip)."""
+        try:
+            node = self._client.get_node_from_key(key)
+        except rexc.RedisError:
+            node = None
+        if node is None:
+            return MovePacer(self._move_costs(kind), pace)
+        address = (node.host, int(node.port))
+        cost = self._move_costs(kind, address)
+        with self._errors("PING"):
+            cost.floor_s = await self._round_trips.floor(address, self._node_client(address).ping)
+        return MovePacer(cost, pace)
+
+    async def migrate_read(self, keys: Sequence[str], max_items: int, pace: Pace) -> list[OldKey]:
         async def read(positions: list[int]) -> list[OldKey]:
-            return await read_all(self._moving["read"], [keys[i] for i in positions], max_items)
+            part = [keys[i] for i in positions]
+            pacer = await self.move_pacer(MOVE_READ, pace, part[0])
+            return await read_all(self._moving["read"], part, max_items, pacer)
 
         return await self._per_slot(keys, read)
 
     async def migrate_delete(
-        self, keys: Sequence[tuple[str, str, int]], max_items: int
+        self, keys: Sequence[tuple[str, str, int]], max_items: int, pace: Pace
     ) -> list[str]:
         async def delete(positions: list[int]) -> list[str]:
             part = [keys[i] for i in positions]
-            return await delete_all(self._moving["delete"], part, max_items)
+            pacer = await self.move_pacer(MOVE_DELETE, pace, part[0][0])
+            return await delete_all(self._moving["delete"], part, max_items, pacer)
 
         return await self._per_slot([key for key, _, _ in keys], delete)
 

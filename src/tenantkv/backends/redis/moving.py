@@ -3,15 +3,20 @@
 Reading and removing an old key happen on the old key's hash slot, writing
 the new key on the tenant's: on a cluster they are different slots, so the
 three steps are three scripts (see :mod:`tenantkv.migration` for the rule
-that makes that safe). The read and remove scripts stop at :data:`MOVE_BUDGET`
-of work and reply for the keys they got to; :func:`read_all` and
-:func:`delete_all` send the rest again, so no call exceeds the budget however
-long the lists are.
+that makes that safe). The read and remove scripts stop at the budget of work
+they are sent and reply for the keys they got to; :func:`read_all` and
+:func:`delete_all` send the rest again. Each call's budget comes from its
+pacer (:class:`~tenantkv.backends.base.MovePacer`): half the store's
+``budget_ms`` over the time per unit of work measured from the calls' round
+trips less a ``PING``'s (:class:`RoundTrips`), and never more than
+:data:`~tenantkv.backends.base.MOVE_BUDGET` however long the lists are.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+import time
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -19,10 +24,40 @@ from redis.asyncio.cluster import RedisCluster
 from redis.commands.core import AsyncScript
 
 from ...codec import decode_key
-from ..base import MOVE_BUDGET, MoveIn, OldKey, fingerprint
+from ..base import MoveIn, MovePacer, OldKey, fingerprint, move_cost
 from .scripts import script_source
 
-__all__ = ["delete_all", "moving_scripts", "read_all", "write_args"]
+__all__ = ["RoundTrips", "delete_all", "moving_scripts", "read_all", "write_args"]
+
+
+class RoundTrips:
+    """What a call that does no work takes, per server: the least of a few ``PING`` round
+    trips, measured again after :data:`REFRESH_S` (the floor of
+    :class:`~tenantkv.backends.base.MoveCost`)."""
+
+    #: PINGs per measurement, and how long one holds.
+    PINGS = 3
+    REFRESH_S = 10.0
+
+    __slots__ = ("_floors",)
+
+    def __init__(self) -> None:
+        #: server -> (floor in seconds, when measured: time.monotonic()).
+        self._floors: dict[object, tuple[float, float]] = {}
+
+    async def floor(self, server: object, ping: Callable[[], Awaitable[object]]) -> float:
+        """The floor of ``server``, measured with ``ping`` when unknown or old."""
+        now = time.monotonic()
+        known = self._floors.get(server)
+        if known is not None and now - known[1] < self.REFRESH_S:
+            return known[0]
+        least = math.inf
+        for _ in range(self.PINGS):
+            started = time.perf_counter()
+            await ping()
+            least = min(least, time.perf_counter() - started)
+        self._floors[server] = (least, now)
+        return least
 
 
 def moving_scripts(client: aioredis.Redis | RedisCluster) -> dict[str, AsyncScript]:
@@ -53,28 +88,43 @@ def _parse_read(keys: Sequence[str], replies: Sequence[Any]) -> list[OldKey]:
     return out
 
 
-async def read_all(script: AsyncScript, keys: Sequence[str], max_items: int) -> list[OldKey]:
+async def read_all(
+    script: AsyncScript, keys: Sequence[str], max_items: int, pacer: MovePacer
+) -> list[OldKey]:
     """``migrate_read.lua`` over ``keys`` (one slot), as many calls as the budget needs."""
     out: list[OldKey] = []
     while len(out) < len(keys):
-        part = list(keys[len(out) :])
-        replies = await script(keys=part, args=[max_items, MOVE_BUDGET])
-        out += _parse_read(part, replies)
+        budget = pacer.budget()
+        # A key is a unit at least: no more keys than that could be read.
+        part = list(keys[len(out) : len(out) + budget])
+        started = time.perf_counter()
+        replies = await script(keys=part, args=[max_items, budget])
+        seconds = time.perf_counter() - started
+        read = _parse_read(part, replies)
+        # What the script counted (``cost`` in _common.lua), from what it replied.
+        spent = sum(move_cost(old.kind, old.items) for old in read)
+        pacer.measured(seconds, keys=len(read), spent=spent, full=spent >= budget)
+        out += read
     return out
 
 
 async def delete_all(
-    script: AsyncScript, keys: Sequence[tuple[str, str, int]], max_items: int
+    script: AsyncScript, keys: Sequence[tuple[str, str, int]], max_items: int, pacer: MovePacer
 ) -> list[str]:
     """``migrate_delete.lua`` over ``(key, fingerprint, expire_at_ms)`` (one slot), as many
     calls as the budget needs: ``removed``, ``changed`` or ``gone`` per key."""
     out: list[str] = []
     while len(out) < len(keys):
-        part = keys[len(out) :]
-        args: list[Any] = [max_items, MOVE_BUDGET]
+        budget = pacer.budget()
+        part = keys[len(out) : len(out) + budget]  # (as in read_all)
+        args: list[Any] = [max_items, budget]
         for _, print_, at in part:
             args += [print_, at]
-        replies = await script(keys=[key for key, _, _ in part], args=args)
+        started = time.perf_counter()
+        spent, replies = await script(keys=[key for key, _, _ in part], args=args)
+        seconds = time.perf_counter() - started
+        spent = int(spent)
+        pacer.measured(seconds, keys=len(replies), spent=spent, full=spent >= budget)
         out += [_text(reply) for reply in replies]
     return out
 

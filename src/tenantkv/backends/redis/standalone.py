@@ -18,14 +18,14 @@ import redis.asyncio as aioredis
 from ...codec import encode_key
 from ...errors import InvalidURLError
 from ...index.protocols import IndexKeys
-from ...pacing import SCAN, SCAN_UNLINK, Pace
+from ...pacing import SCAN, SCAN_UNLINK, Pace, StepKind
 from ...urls import StoreURL
-from ..base import BackendBase, BatchOp, OldKey
+from ..base import MOVE_DELETE, MOVE_READ, BackendBase, BatchOp, MoveCosts, MovePacer, OldKey
 from .batching import batch_call, batch_results, unindexed_keys
 from .commands import SingleKeyCommands
 from .errors import translate_errors
 from .index import IndexServer, RedisKeyIndex
-from .moving import delete_all, moving_scripts, read_all
+from .moving import RoundTrips, delete_all, moving_scripts, read_all
 from .options import NO_RETRY, standalone_url
 from .pubsub import RedisSubscription, SubscriberHub
 from .scripts import lua_source, script_source
@@ -48,6 +48,9 @@ class RedisBackend(SingleKeyCommands, BackendBase):
         self._moving = moving_scripts(client)
         #: What SCAN, UNLINK and index chunks cost on this server (shared by every walk).
         self._pacing = Pacing()
+        #: What the migration's scripts cost, and a call's fixed round trip (tenantkv.migration).
+        self._move_costs = MoveCosts(self._pacing.costs)
+        self._round_trips = RoundTrips()
         self._index_server = IndexServer(
             client, errors=self._errors, pacing=self._pacing, pool=self._pool_of
         )
@@ -126,19 +129,27 @@ class RedisBackend(SingleKeyCommands, BackendBase):
         return batch_results(ops, replies)
 
     # -- moving in from another layout (tenantkv.migration) -----------------------
-    async def migrate_read(self, keys: Sequence[str], max_items: int) -> list[OldKey]:
+    async def move_pacer(self, kind: StepKind, pace: Pace, key: str) -> MovePacer:
+        cost = self._move_costs(kind)
+        with self._errors("PING"):
+            cost.floor_s = await self._round_trips.floor(None, self._client.ping)
+        return MovePacer(cost, pace)
+
+    async def migrate_read(self, keys: Sequence[str], max_items: int, pace: Pace) -> list[OldKey]:
         if not keys:
             return []
+        pacer = await self.move_pacer(MOVE_READ, pace, keys[0])
         with self._errors("EVALSHA"):
-            return await read_all(self._moving["read"], keys, max_items)
+            return await read_all(self._moving["read"], keys, max_items, pacer)
 
     async def migrate_delete(
-        self, keys: Sequence[tuple[str, str, int]], max_items: int
+        self, keys: Sequence[tuple[str, str, int]], max_items: int, pace: Pace
     ) -> list[str]:
         if not keys:
             return []
+        pacer = await self.move_pacer(MOVE_DELETE, pace, keys[0][0])
         with self._errors("EVALSHA"):
-            return await delete_all(self._moving["delete"], keys, max_items)
+            return await delete_all(self._moving["delete"], keys, max_items, pacer)
 
     async def publish(self, channel: str, data: bytes) -> int:
         with self._errors("PUBLISH"):

@@ -2,9 +2,10 @@
 -- Remove old keys that were moved, each only if unchanged since it was read: same type, content
 -- and expiry time. KEYS are old keys (one hash slot); ARGV[1] the most list items compared,
 -- ARGV[2] the budget of this call (as in migrate_read.lua: replies for a prefix of KEYS), then
--- per key the fingerprint and the expiry time (PEXPIRETIME) read before the copy. One reply per
--- key: 'removed'; 'changed' (written again or its TTL changed: left, for another pass); 'gone'
--- (deleted or expired meanwhile).
+-- per key the fingerprint and the expiry time (PEXPIRETIME) read before the copy. Replies {the
+-- work done (in units of `cost`: the caller's measure of what a unit takes), statuses}, one
+-- status per key: 'removed'; 'changed' (written again or its TTL changed: left, for another
+-- pass); 'gone' (deleted or expired meanwhile).
 local limit, budget = tonumber(ARGV[1]), tonumber(ARGV[2])
 local out, spent = {}, 0
 for i, key in ipairs(KEYS) do
@@ -23,4 +24,4 @@ for i, key in ipairs(KEYS) do
     break
   end
 end
-return out
+return {spent, out}
