@@ -15,17 +15,11 @@ import redis
 
 import tenantkv
 from tenantkv import TenantStore
-from tenantkv.backends.base import (
-    MOVE_BUDGET,
-    MOVE_READ,
-    MoveCost,
-    MoveIn,
-    MovePacer,
-)
+from tenantkv.backends.base import MoveIn
 from tenantkv.backends.memory import MemoryBackend, MemoryKeyspace
 from tenantkv.backends.redis.scripts import script_source
 from tenantkv.migration import READ_BATCH, WRITE_BATCH, _part
-from tenantkv.pacing import Pace, StepCost, StepKind
+from tenantkv.pacing import MOVE_BUDGET, MOVE_READ, MoveCost, MovePacer, Pace, StepCost, StepKind
 
 from .conftest import OpenTenant, new_tenant
 from .servers import FixtureServer

@@ -43,8 +43,8 @@ each gets a budget of work, in units of :func:`~tenantkv.backends.base.move_cost
 (a unit per key, per list item, per 256 bytes of content): half the store's
 ``budget_ms`` over the time per unit measured so far, per server and per kind
 of call (read, remove, write, write with the index; see
-:class:`~tenantkv.backends.base.MoveCost`), and never more than
-:data:`~tenantkv.backends.base.MOVE_BUDGET` units, :data:`READ_BATCH` keys read
+:class:`~tenantkv.pacing.MoveCost`), and never more than
+:data:`~tenantkv.pacing.MOVE_BUDGET` units, :data:`READ_BATCH` keys read
 or removed or :data:`WRITE_BATCH` keys written. The time is a call's round
 trip less a ``PING``'s, which overstates the server's own (the client's work
 is in it), so calls err small. A read or remove call stops at its budget and
@@ -72,19 +72,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar
 
 from . import codec
-from .backends.base import (
-    MOVE_INDEX_WRITE,
-    MOVE_WRITE,
-    MigratingBackend,
-    MoveIn,
-    OldKey,
-    move_cost,
-)
+from .backends.base import MigratingBackend, MoveIn, OldKey, move_cost
 from .codec import decode_keys
 from .errors import DecodeError, InvalidValueError
 from .glob import escape_glob
 from .namespace import Namespace
-from .pacing import Pace
+from .pacing import MOVE_INDEX_WRITE, MOVE_WRITE, Pace
 from .progress import Progress, ProgressMeter
 from .validation import check_key
 
@@ -101,7 +94,7 @@ __all__ = [
 #: Longest list moved (its items are read, compared and written in one command each).
 DEFAULT_MAX_LIST_ITEMS = 1_000
 #: The most keys per read or remove script, and per write script: caps over the paced budget
-#: of work (MOVE_READ... in tenantkv.backends.base). Small keys take about 4.5 us of server
+#: of work (MOVE_READ... in tenantkv.pacing). Small keys take about 4.5 us of server
 #: time each to read or remove on this project's 2-vCPU VM (three or five calls from Lua), and
 #: 8 us (16 us with the index: it also checks the new key, notes the ledger and updates the
 #: index) to write, so that a script of small keys stays under half the 1 ms budget; larger

@@ -9,28 +9,19 @@ de-duplication belong to :class:`tenantkv.store.TenantStore`, not here.
 from __future__ import annotations
 
 import hashlib
-import statistics
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol, runtime_checkable
 
 from ..errors import StoreClosedError
-from ..pacing import Pace, StepCost, StepCosts, StepKind
+from ..pacing import MovePacer, Pace, StepKind
 
 __all__ = [
-    "MOVE_BUDGET",
-    "MOVE_DELETE",
-    "MOVE_INDEX_WRITE",
-    "MOVE_READ",
-    "MOVE_WRITE",
     "Backend",
     "BackendBase",
     "BatchOp",
     "MigratingBackend",
-    "MoveCost",
-    "MoveCosts",
     "MoveIn",
-    "MovePacer",
     "OldKey",
     "Subscription",
     "batch_steps",
@@ -151,112 +142,6 @@ class MoveIn:
     old_fingerprint: str
     expire_at_ms: int
     items: list[bytes]
-
-
-#: The most server work one migration script call may do, in the units of :func:`move_cost`:
-#: a list item or 256 bytes of content is about 0.3 us to read, 0.5 us to write, 1 us to compare
-#: (hashed) on a 2-vCPU VM, so a call stays near the 1 ms command budget. A key over the budget
-#: goes alone in its call, which then takes what that key takes (about 1.2 ms to compare a list
-#: of 1,000 items of 70 bytes). Each call's own budget is sized from measured cost (the kinds
-#: below), at most this.
-MOVE_BUDGET = 1_000
-
-# The kinds of migration script call, paced as the walks' commands are (:mod:`tenantkv.pacing`),
-# but in units of :func:`move_cost` rather than keys (see :class:`MoveCost`). Until measured
-# they assume what a quiet 2-vCPU VM gave (round trip less a PING's, per unit: small JSON
-# strings and one-item lists, 1.5 units a key), so that with the default 1 ms budget the
-# keys-per-call caps of tenantkv.migration (50 keys read or removed, 16 written) are what binds.
-#: ``migrate_read.lua``: ``TYPE``, ``PEXPIRETIME`` and ``GET`` or ``LLEN`` + ``LRANGE`` per key
-#: (measured 3.9-4.3 us per unit; the server's own time, 3.1).
-MOVE_READ = StepKind("migrate read", 4.5, 1, MOVE_BUDGET)
-#: ``migrate_delete.lua``: the read's calls, a hash of the content, ``UNLINK`` (5.2-6.1 us).
-MOVE_DELETE = StepKind("migrate remove", 6.0, 1, MOVE_BUDGET)
-#: ``migrate_write.lua`` without an index: the new key checked and written, the ledger noted
-#: (10.5 us; the values travel as arguments).
-MOVE_WRITE = StepKind("migrate write", 11.0, 1, MOVE_BUDGET)
-#: ``migrate_write.lua`` with the index: also two ``ZADD``/``ZREM`` per key (15.2 us).
-MOVE_INDEX_WRITE = StepKind("migrate index write", 16.0, 1, MOVE_BUDGET)
-#: A call that carried fewer keys than this without reaching its budget is not measured: its
-#: round trip is mostly the fixed cost of a call, not the work (a page's last few keys, a
-#: cluster slot holding one key of the page), and would make the next calls too small.
-MOVE_MEASURED_KEYS = 8
-
-
-class MoveCost:
-    """What one kind of migration call costs on one server, per unit of :func:`move_cost`:
-    shared by every migration of a backend, as the walks' :class:`~tenantkv.pacing.StepCost`
-    (which it feeds) is.
-
-    Calls are timed from their round trip, less ``floor_s``: what a call that does no work
-    takes (the least of a few ``PING`` round trips, kept up to date by the backend; 0 in
-    process, or where nothing was measured). Without it the round trip's fixed part (about
-    0.1 ms from Python on a 2-vCPU VM, half a 50-key read's server time) would count as work.
-    So that a floor measured too long cannot make calls too large, at least half of each round
-    trip counts. One round trip is a noisy measure, and its noise is one-sided (the client,
-    the server and the network share two cores: a call preempted on either side takes long
-    whatever its size): what the cost learns is the median of a window of calls, the first
-    :data:`FIRST`, then every :data:`EVERY`.
-    """
-
-    FIRST, EVERY = 2, 8
-
-    __slots__ = ("_wanted", "_window", "cost", "floor_s")
-
-    def __init__(self, cost: StepCost) -> None:
-        self.cost = cost
-        self.floor_s = 0.0
-        #: Microseconds per unit of the calls measured since the last window closed.
-        self._window: list[float] = []
-        self._wanted = self.FIRST
-
-    def __repr__(self) -> str:
-        return f"MoveCost({self.cost!r}, floor={self.floor_s * 1e6:.0f} us)"
-
-    def measured(self, seconds: float, *, keys: int, spent: int, full: bool) -> None:
-        """A call of ``keys`` keys and ``spent`` units took ``seconds``; ``full``: its budget
-        set its size. Not taken in if it was small for want of keys (:data:`MOVE_MEASURED_KEYS`)."""
-        if spent <= 0 or (not full and keys < MOVE_MEASURED_KEYS):
-            return
-        self._window.append(max(seconds - self.floor_s, seconds / 2) * 1e6 / spent)
-        if len(self._window) >= self._wanted:
-            self.cost.observe(statistics.median(self._window))
-            self._window.clear()
-            self._wanted = self.EVERY
-
-
-class MoveCosts:
-    """The :class:`MoveCost` of each kind of migration call on each server of a backend."""
-
-    __slots__ = ("_costs", "_moves")
-
-    def __init__(self, costs: StepCosts) -> None:
-        self._costs = costs
-        self._moves: dict[tuple[object, str], MoveCost] = {}
-
-    def __call__(self, kind: StepKind, server: object = None) -> MoveCost:
-        """The cost of ``kind`` on ``server`` (any hashable name; ``None`` for the only one)."""
-        move = self._moves.get((server, kind.name))
-        if move is None:
-            move = self._moves[(server, kind.name)] = MoveCost(self._costs(kind, server))
-        return move
-
-
-@dataclass(frozen=True, slots=True)
-class MovePacer:
-    """One migration's side of the rule for one kind of call on one server: the work the next
-    call may do, in units of :func:`move_cost` (``budget_ms x TARGET_SHARE / us per unit``,
-    at most :data:`MOVE_BUDGET`, a key at least), and what the calls took."""
-
-    cost: MoveCost
-    pace: Pace
-
-    def budget(self) -> int:
-        """The units of work the next call may do (it stops after the key that reaches them)."""
-        return self.cost.cost.count(self.pace)
-
-    def measured(self, seconds: float, *, keys: int, spent: int, full: bool) -> None:
-        """See :meth:`MoveCost.measured`."""
-        self.cost.measured(seconds, keys=keys, spent=spent, full=full)
 
 
 def fingerprint(kind: str, items: Sequence[bytes]) -> str:

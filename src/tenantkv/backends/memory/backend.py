@@ -24,18 +24,20 @@ from ...codec import KEY_ENCODING
 from ...errors import InvalidURLError, StoreClosedError, WrongTypeError
 from ...glob import compile_glob, literal_prefix
 from ...index.protocols import IndexKeys
-from ...pacing import SCAN, SCAN_UNLINK, Pace, StepCosts, StepKind, WalkPacer
-from ...urls import StoreURL
-from ..base import (
+from ...pacing import (
     MOVE_DELETE,
     MOVE_READ,
-    BackendBase,
-    BatchOp,
+    SCAN,
+    SCAN_UNLINK,
     MoveCosts,
-    MoveIn,
     MovePacer,
-    OldKey,
+    Pace,
+    StepCosts,
+    StepKind,
+    WalkPacer,
 )
+from ...urls import StoreURL
+from ..base import BackendBase, BatchOp, MoveIn, OldKey
 from ..subscription import QueueSubscription
 from . import moving
 from .batching import apply_op, check_batch

@@ -14,7 +14,8 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, TypeVar
 
-from ..base import MoveIn, MovePacer, OldKey, fingerprint, move_cost
+from ...pacing import MovePacer
+from ..base import MoveIn, OldKey, fingerprint, move_cost
 
 if TYPE_CHECKING:
     from .backend import MemoryBackend

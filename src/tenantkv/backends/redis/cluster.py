@@ -53,19 +53,19 @@ from ...codec import decode_key, encode_key
 from ...errors import BackendUnavailableError, InvalidURLError, TopologyChangedError
 from ...fanout import gather_limited
 from ...index.protocols import IndexKeys
-from ...pacing import SCAN, SCAN_UNLINK, Pace, StepKind
-from ...telemetry import count_server_call
-from ...urls import Address, StoreURL
-from ..base import (
+from ...pacing import (
     MOVE_DELETE,
     MOVE_READ,
-    BackendBase,
-    BatchOp,
+    SCAN,
+    SCAN_UNLINK,
     MoveCosts,
     MovePacer,
-    OldKey,
-    batch_steps,
+    Pace,
+    StepKind,
 )
+from ...telemetry import count_server_call
+from ...urls import Address, StoreURL
+from ..base import BackendBase, BatchOp, OldKey, batch_steps
 from .batching import batch_call, batch_results, unindexed_keys
 from .commands import SingleKeyCommands
 from .errors import cancellation_only, translate_cluster_errors

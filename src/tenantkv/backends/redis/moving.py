@@ -6,10 +6,10 @@ three steps are three scripts (see :mod:`tenantkv.migration` for the rule
 that makes that safe). The read and remove scripts stop at the budget of work
 they are sent and reply for the keys they got to; :func:`read_all` and
 :func:`delete_all` send the rest again. Each call's budget comes from its
-pacer (:class:`~tenantkv.backends.base.MovePacer`): half the store's
+pacer (:class:`~tenantkv.pacing.MovePacer`): half the store's
 ``budget_ms`` over the time per unit of work measured from the calls' round
 trips less a ``PING``'s (:class:`RoundTrips`), and never more than
-:data:`~tenantkv.backends.base.MOVE_BUDGET` however long the lists are.
+:data:`~tenantkv.pacing.MOVE_BUDGET` however long the lists are.
 """
 
 from __future__ import annotations
@@ -24,7 +24,8 @@ from redis.asyncio.cluster import RedisCluster
 from redis.commands.core import AsyncScript
 
 from ...codec import decode_key
-from ..base import MoveIn, MovePacer, OldKey, fingerprint, move_cost
+from ...pacing import MovePacer
+from ..base import MoveIn, OldKey, fingerprint, move_cost
 from .scripts import script_source
 
 __all__ = ["RoundTrips", "delete_all", "moving_scripts", "read_all", "write_args"]
@@ -33,7 +34,7 @@ __all__ = ["RoundTrips", "delete_all", "moving_scripts", "read_all", "write_args
 class RoundTrips:
     """What a call that does no work takes, per server: the least of a few ``PING`` round
     trips, measured again after :data:`REFRESH_S` (the floor of
-    :class:`~tenantkv.backends.base.MoveCost`)."""
+    :class:`~tenantkv.pacing.MoveCost`)."""
 
     #: PINGs per measurement, and how long one holds.
     PINGS = 3

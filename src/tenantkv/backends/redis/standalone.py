@@ -18,9 +18,18 @@ import redis.asyncio as aioredis
 from ...codec import encode_key
 from ...errors import InvalidURLError
 from ...index.protocols import IndexKeys
-from ...pacing import SCAN, SCAN_UNLINK, Pace, StepKind
+from ...pacing import (
+    MOVE_DELETE,
+    MOVE_READ,
+    SCAN,
+    SCAN_UNLINK,
+    MoveCosts,
+    MovePacer,
+    Pace,
+    StepKind,
+)
 from ...urls import StoreURL
-from ..base import MOVE_DELETE, MOVE_READ, BackendBase, BatchOp, MoveCosts, MovePacer, OldKey
+from ..base import BackendBase, BatchOp, OldKey
 from .batching import batch_call, batch_results, unindexed_keys
 from .commands import SingleKeyCommands
 from .errors import translate_errors
