@@ -45,14 +45,11 @@ def _expiry(backend: MemoryBackend, key: str) -> int:
 
 
 async def _paced(
-    backend: MemoryBackend,
-    pacer: MovePacer,
-    total: int,
-    step: Callable[[int, int], list[tuple[T, int]]],
+    backend: MemoryBackend, pacer: MovePacer, total: int, one: Callable[[int], tuple[T, int]]
 ) -> list[T]:
-    """``step(first, budget)`` until ``total`` results: each handles the keys from position
-    ``first`` on, up to the one that reaches ``budget`` units of work (one key at least), and
-    gives ``(result, units)`` per key."""
+    """``one(position)`` for every position below ``total``, in parts: each part runs up to
+    the key that reaches the pacer's budget of units (a key at least; ``one`` gives a key's
+    result and units), timed, with other tasks running between parts."""
     out: list[T] = []
     while len(out) < total:
         if out:
@@ -60,11 +57,13 @@ async def _paced(
             backend._check_open()
         budget = pacer.budget()
         started = time.perf_counter()
-        done = step(len(out), budget)
+        first, spent = len(out), 0
+        while len(out) < total and (len(out) == first or spent < budget):
+            result, cost = one(len(out))
+            out.append(result)
+            spent += cost
         seconds = time.perf_counter() - started
-        spent = sum(cost for _, cost in done)
-        pacer.measured(seconds, keys=len(done), spent=spent, full=spent >= budget)
-        out += [result for result, _ in done]
+        pacer.measured(seconds, keys=len(out) - first, spent=spent, full=spent >= budget)
     return out
 
 
@@ -73,21 +72,14 @@ async def migrate_read(
 ) -> list[OldKey]:
     backend._check_open()
 
-    def step(first: int, budget: int) -> list[tuple[OldKey, int]]:
-        done: list[tuple[OldKey, int]] = []
-        spent = 0
-        for key in keys[first:]:
-            kind, print_, items, length = _content(backend, key, max_items)
-            at = _expiry(backend, key)
-            old = OldKey(key, kind, print_, at, items, length if kind == "toolarge" else 0)
-            cost = move_cost(kind, items)
-            done.append((old, cost))
-            spent += cost
-            if spent >= budget:
-                break
-        return done
+    def one(position: int) -> tuple[OldKey, int]:
+        key = keys[position]
+        kind, print_, items, length = _content(backend, key, max_items)
+        at = _expiry(backend, key)
+        old = OldKey(key, kind, print_, at, items, length if kind == "toolarge" else 0)
+        return old, move_cost(kind, items)
 
-    return await _paced(backend, pacer, len(keys), step)
+    return await _paced(backend, pacer, len(keys), one)
 
 
 def migrate_write(
@@ -149,23 +141,16 @@ async def migrate_delete(
 ) -> list[str]:
     backend._check_open()
 
-    def step(first: int, budget: int) -> list[tuple[str, int]]:
-        done: list[tuple[str, int]] = []
-        spent = 0
-        for key, expected, at in keys[first:]:
-            kind, print_, items, _ = _content(backend, key, max_items)
-            if kind == "none":
-                status = "gone"
-            elif print_ and print_ == expected and _expiry(backend, key) == at:
-                backend.keyspace.remove(key)
-                status = "removed"
-            else:
-                status = "changed"
-            cost = move_cost(kind, items)
-            done.append((status, cost))
-            spent += cost
-            if spent >= budget:
-                break
-        return done
+    def one(position: int) -> tuple[str, int]:
+        key, expected, at = keys[position]
+        kind, print_, items, _ = _content(backend, key, max_items)
+        if kind == "none":
+            status = "gone"
+        elif print_ and print_ == expected and _expiry(backend, key) == at:
+            backend.keyspace.remove(key)
+            status = "removed"
+        else:
+            status = "changed"
+        return status, move_cost(kind, items)
 
-    return await _paced(backend, pacer, len(keys), step)
+    return await _paced(backend, pacer, len(keys), one)
