@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import tenantkv
+from tenantkv.codec import decode_key, decode_keys
 from tenantkv.glob import compile_glob
 
 from .servers import FixtureServer
@@ -183,3 +184,18 @@ def test_glob_matcher_agrees_with_redis_on_hard_cases(
     property_server: FixtureServer, pattern: str, key: str
 ) -> None:
     assert redis_matches(property_server, pattern, key) == compile_glob(pattern)(key)
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    page=st.lists(
+        st.binary(max_size=6) | st.sampled_from([b"\x00", b"a\x00b", b"\xff", b"\xc3\xa9", b""]),
+        max_size=12,
+    ),
+    cut=st.sampled_from([0, 0, 1]),
+)
+def test_a_page_of_keys_decodes_as_each_key_alone(page: list[bytes], cut: int) -> None:
+    """The page-at-once decode of index chunks gives what decoding each key gives, for keys
+    holding NUL (its separator), bytes that are not UTF-8, and empty keys."""
+    page = [key for key in page if len(key) >= cut]
+    assert decode_keys(page, cut) == [decode_key(key[cut:]) for key in page]

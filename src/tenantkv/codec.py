@@ -63,7 +63,20 @@ def decode_keys(raw: list[bytes], cut: int = 0) -> list[str]:
     give the same str for UTF-8. ``cut`` must fall on a character boundary
     (tenantkv's namespace prefixes are ASCII).
     """
+    if not cut and raw:
+        # The page joined, decoded and split again: about half the cost of a decode per key
+        # (an index chunk is mostly this). Exact: the split gives one str per key unless a
+        # key holds the separator, and then the page is decoded key by key below.
+        try:
+            keys = _SEPARATOR.join(raw).decode().split("\x00")
+        except UnicodeDecodeError:
+            keys = []
+        if len(keys) == len(raw):
+            return keys
     try:
         return [key[cut:].decode() for key in raw]
     except UnicodeDecodeError:
         return [key[cut:].decode("utf-8", "surrogateescape") for key in raw]
+
+
+_SEPARATOR = b"\x00"
