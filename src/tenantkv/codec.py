@@ -57,26 +57,20 @@ def decode_key(raw: bytes | str) -> str:
 def decode_keys(raw: list[bytes], cut: int = 0) -> list[str]:
     """The str of each key of a page as the server returned it, without its first ``cut`` bytes.
 
-    One pass over the page: strict UTF-8 (the common case, and Python's
-    fastest decode call), and only for a page holding bytes that are not
-    UTF-8, the page again with :data:`KEY_ENCODING`'s surrogate escapes; both
-    give the same str for UTF-8. ``cut`` must fall on a character boundary
-    (tenantkv's namespace prefixes are ASCII).
+    Without a cut (index chunks, migration pages), the page is joined on NUL,
+    decoded once and split again: about half the cost of a decode per key.
+    The split gives one str per key unless a key holds a NUL; such a page,
+    or one with a cut, is decoded key by key. Strict UTF-8 first (the common
+    case); only a page holding bytes that are not UTF-8 is decoded (again)
+    with :data:`KEY_ENCODING`'s surrogate escapes, which give the same str
+    for UTF-8. ``cut`` must fall on a character boundary (tenantkv's
+    namespace prefixes are ASCII).
     """
-    if not cut and raw:
-        # The page joined, decoded and split again: about half the cost of a decode per key
-        # (an index chunk is mostly this). Exact: the split gives one str per key unless a
-        # key holds the separator, and then the page is decoded key by key below.
-        try:
-            keys = _SEPARATOR.join(raw).decode().split("\x00")
-        except UnicodeDecodeError:
-            keys = []
-        if len(keys) == len(raw):
-            return keys
     try:
+        if not cut and raw:
+            keys = b"\x00".join(raw).decode().split("\x00")
+            if len(keys) == len(raw):
+                return keys
         return [key[cut:].decode() for key in raw]
     except UnicodeDecodeError:
-        return [key[cut:].decode("utf-8", "surrogateescape") for key in raw]
-
-
-_SEPARATOR = b"\x00"
+        return [key[cut:].decode(*KEY_ENCODING) for key in raw]
