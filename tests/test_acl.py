@@ -363,6 +363,30 @@ async def test_a_user_without_transactions_still_clears_by_the_index(
         apply(topology.nodes, "ACL", "DELUSER", user)
 
 
+async def test_a_user_without_zlexcount_lists_a_prefix_by_name(topology: Topology) -> None:
+    """A user provisioned before the index listing found a prefix's rank by ``ZLEXCOUNT``:
+    a prefix's listing is refused that once, and the store walks such prefixes by name
+    from then on; every listing stays complete."""
+    user = f"nolex-{new_tenant()}"
+    rules = ("reset", "on", f">{PASSWORD}", "~*", "&*", "+@all", "-zlexcount")
+    apply(topology.nodes, "ACL", "SETUSER", user, *rules)
+    apply(topology.nodes, "ACL", "LOG", "RESET")
+    try:
+        url = with_user(topology.url, user)
+        async with tenantkv.open_store(url, tenant=new_tenant(), index=True) as store:
+            await store.set_many({f"{p}:{i:03d}": i for p in "abc" for i in range(300)})
+            for _ in range(3):
+                assert sorted(await store.keys("b:*", count=50)) == [
+                    f"b:{i:03d}" for i in range(300)
+                ]
+                assert len(await store.keys(count=50)) == 900  # by rank: no ZLEXCOUNT needed
+            await store.clear()
+        refusals = acl_log(topology.nodes)
+        assert [(entry["object"], entry["count"]) for entry in refusals] == [("zlexcount", 1)]
+    finally:
+        apply(topology.nodes, "ACL", "DELUSER", user)
+
+
 # --------------------------------------------------------------------------- no admin commands
 
 

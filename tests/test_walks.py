@@ -147,7 +147,8 @@ async def test_the_next_request_is_on_the_server_while_a_page_is_handed_on(
 ) -> None:
     """After the first batch, and with the consumer doing nothing, the server has run the
     walk's next request: it was sent before the batch was handed on. It has not run the one
-    after: one request ahead, no more (per shard: each shard's walk is one chunk ahead)."""
+    after: one request ahead, no more (per shard: each shard's walk is one chunk ahead). By
+    the index, a step is two ZRANGEs: the read by rank and the expiry set's first entry."""
     with server.client() as client:
         async with tenantkv.open_store(
             server.url, tenant=new_tenant(), index=index, shards=shards

@@ -68,6 +68,8 @@ STORE_COMMANDS = (
     # The index's clear: per chunk, MULTI, ZREM (the entries), UNLINK (the keys), EXEC.
     "multi",
     "exec",
+    # The index's listing of a prefix: the rank where its entries start.
+    "zlexcount",
 )
 
 #: What the Lua scripts (``lua/``) call, besides commands already in :data:`STORE_COMMANDS`.

@@ -12,14 +12,17 @@ so opening an indexed store needs no ``INFO``.
 
 Listing (:meth:`RedisKeyIndex.walk`) does not run a script when nothing has
 expired: each chunk is ``ZRANGE exp 0 0 WITHSCORES`` (the earliest expiry),
-``TIME`` and ``ZRANGE idx <after> <end> BYLEX LIMIT 0 n``, written together
-on a connection of the walk's own, the next chunk's as soon as this one's
-last member is known. If the earliest expiry is not in the past, every
-member read was live (an entry added since has a future expiry, and a prune
-only removes expired entries); otherwise the same range is read again through
-``range.lua``, which prunes and filters. A clear (:meth:`RedisKeyIndex.clear`)
-walks the index the same way and deletes each chunk's keys and entries in one
-``MULTI``/``EXEC``, written before the previous chunk's is answered (see there).
+``TIME`` and ``ZRANGE idx r-1 r+n-1`` (by rank: the entry before the chunk
+and its n), written together on a connection of the walk's own, the next
+chunk's before this one's reply is read. The entry before shows whether
+writes meanwhile opened a gap, which is then read by name. If the earliest
+expiry is not in the past, every member read was live (an entry added since
+has a future expiry, and a prune only removes expired entries); otherwise the
+same range is read again through ``range.lua``, which prunes and filters. A
+clear (:meth:`RedisKeyIndex.clear`) walks the index by name
+(``ZRANGE idx <after> + BYLEX LIMIT 0 n``) and deletes each chunk's keys and
+entries in one ``MULTI``/``EXEC``, written before the previous chunk's is
+answered (see there).
 
 Layout (see :mod:`tenantkv.index.protocols`): ``<prefix>:{<tenant>}#idx``
 holds every key (score 0, ordered by name), ``<prefix>:{<tenant>}#exp`` the
@@ -30,9 +33,11 @@ per shard, ``<prefix>:{<tenant>:NN}#idx`` and ``#exp``, for that shard's keys.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
 import time
 import warnings
+from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, TypeVar, cast
 
@@ -129,6 +134,8 @@ class IndexServer:
         self._ready: asyncio.Future[None] | None = None
         self._eviction: asyncio.Future[str | None] | None = None
         self._warned = False
+        #: The server refused ``ZLEXCOUNT``: a prefix's walk goes by name (see ``walk``).
+        self.rank_refused = False
 
     async def prepare(self, *, listing: bool) -> None:
         """Check the server once (version, scripts loaded); with ``listing``, its eviction policy.
@@ -402,24 +409,33 @@ class RedisKeyIndex:
         )
 
     async def walk(self, prefix: str, pace: Pace) -> AsyncGenerator[list[bytes], None]:
-        """Every live member starting with ``prefix``, a chunk per step, one step ahead.
+        """Every live member starting with ``prefix``, a chunk per step, in name order.
 
-        See the module docstring for why a chunk needs no script when the
-        earliest expiry is not in the past. On a cluster, if the walk's own
-        connection fails or the slot moves, the walk goes on from where it was
-        through the cluster client (one ``range.lua`` call per chunk).
+        By rank (:meth:`_rank_walk`); by name (:meth:`_lex_walk`) where a
+        prefix needs ``ZLEXCOUNT`` and the server refuses it (an ACL user
+        provisioned before the walk by rank). Either way one read is on its
+        way while a chunk is handed on. See the module docstring for why a chunk needs no
+        script when the earliest expiry is not in the past. On a cluster, if
+        the walk's own connection fails or the slot moves, the walk goes on
+        from where it was through the cluster client (one ``range.lua`` call
+        per chunk).
         """
+        start = encode_key(prefix)
         low, high = self._bounds(prefix, None)
         resume = low  # where the chunk not yet handed on starts
         try:
-            async with (
-                self._wire("ZRANGE", INDEX_RANGE, pace, (b"zrange",)) as steps,
-                contextlib.aclosing(self._fast_walk(steps, low, high, pace)) as chunks,
-            ):
-                async for members, after in chunks:
-                    if members:
-                        yield members
-                    resume = after
+            async with self._wire("ZRANGE", INDEX_RANGE, pace, (b"zrange",)) as steps:
+                first = await self._first_rank(steps, start)
+                chunks = (
+                    self._lex_walk(steps, low, high, pace)
+                    if first is None
+                    else self._rank_walk(steps, first, start, low, high, pace)
+                )
+                async with contextlib.aclosing(chunks):
+                    async for members, after in chunks:
+                        if members:
+                            yield members
+                        resume = after
                 return
         except BackendError as exc:
             if not self._server.cluster or not isinstance(exc.__cause__, _REROUTE):
@@ -441,10 +457,107 @@ class RedisKeyIndex:
         async with held_wire(pool, self._errors, command) as wire:
             yield Steps(wire, stats)
 
-    async def _fast_walk(
+    async def _first_rank(self, steps: Steps, start: bytes) -> int | None:
+        """How many entries sort before ``start`` (0 for the whole index): the rank where a
+        walk of the prefix starts; ``None`` if the server refuses ``ZLEXCOUNT``."""
+        if not start:
+            return 0
+        if self._server.rank_refused:
+            return None
+        idx = encode_key(self._keys.index)
+        await steps.write([pack(b"ZLEXCOUNT", idx, b"-", b"(" + start)], 0, ())
+        (below,) = await steps.read(error_ok=True)
+        if isinstance(below, rexc.NoPermissionError):
+            self._server.rank_refused = True
+            return None
+        if isinstance(below, Exception):
+            steps.wire.fail(below)
+        return int(below)
+
+    async def _rank_walk(
+        self, steps: Steps, rank: int, start: bytes, low: bytes, high: bytes, pace: Pace
+    ) -> AsyncGenerator[tuple[list[bytes], bytes], None]:
+        """``(live members, low bound of the rest)`` per chunk, in name order, each chunk
+        read by rank: ``ZRANGE idx r-1 r+n-1``, the last entry of the previous chunk's
+        ranks and the next n.
+
+        A read by rank names its start without the previous reply, so the
+        next read is written before the reply it follows is read: the
+        server has it queued while the client takes in that reply, and one
+        read is on its way while a chunk is handed on. Writes meanwhile
+        shift ranks, which the first entry read shows:
+
+        * at or before the last member read (an entry added before it, or
+          none moved): the chunk follows on without a gap; what is not after
+          that member is dropped;
+        * after it (an entry before it was deleted): entries may have slipped
+          between the two chunks, and that gap is read by name through
+          ``range.lua`` before the chunk is handed on. A key present
+          throughout the walk is in the gap when it is read, so none is
+          missed; each chunk's name range starts where the previous one's
+          ended, so none is handed on twice.
+
+        A chunk shorter than asked ends the walk: nothing ranked after it
+        then. Ranks shifted by writes need no correction: each chunk is read
+        where the previous one ended, at ranks as they are now.
+        """
+        idx, exp = encode_key(self._keys.index), encode_key(self._keys.expiry)
+        expiry_check = [pack(b"ZRANGE", exp, b"0", b"0", b"WITHSCORES"), pack(b"TIME")]
+        end = prefix_successor(start)
+        #: Per read written and not yet read: its first rank, how many entries it asked for.
+        asked: deque[tuple[int, int]] = deque()
+
+        async def write() -> None:
+            nonlocal rank
+            count = steps.count()
+            first = max(rank - 1, 0)  # the entry before the chunk's (none before rank 0)
+            read = pack(b"ZRANGE", idx, b"%d" % first, b"%d" % (rank + count - 1))
+            # The expiry check first: what the chunk then holds was live at its time.
+            await steps.write([*expiry_check, read], count, (b"zrange", b"zrange"))
+            asked.append((first, rank + count - first))
+            rank += count
+
+        last: bytes | None = None  # the last member read so far
+        since = low  # where the next chunk's name range starts
+        await write()
+        await write()
+        while True:
+            earliest, now, found = await steps.read()
+            first, size = asked.popleft()
+            new = (
+                bisect.bisect_left(found, start)
+                if last is None
+                else bisect.bisect_right(found, last)
+            )
+            stop = len(found) if end is None else bisect.bisect_left(found, end, new)
+            done = stop < len(found) or len(found) < size
+            # No gap before the chunk: it starts at the index's first entry, or at or
+            # before the last member read (the walk's start, for its first chunk).
+            follows = first == 0 or new > 0
+            members = found[new:stop]
+            if members and _expired(earliest, now):
+                members = await self._live_between(since, b"[" + members[-1], pace)
+            elif not follows:  # (so members, if any, start after an entry gone missing)
+                gap_end = b"(" + members[0] if members else high
+                members = await self._live_between(since, gap_end, pace) + members
+            if stop > new:
+                last = found[stop - 1]
+                since = b"(" + last
+            if done:
+                while asked:  # the read written ahead, past the end
+                    await steps.read()
+                    asked.popleft()
+                yield members, since
+                return
+            yield members, since
+            await write()  # on its way while the read before it is taken in
+
+    async def _lex_walk(
         self, steps: Steps, low: bytes, high: bytes, pace: Pace
     ) -> AsyncGenerator[tuple[list[bytes], bytes], None]:
-        """``(live members, low bound of the next chunk)`` per chunk (see :meth:`walk`)."""
+        """``(live members, low bound of the next chunk)`` per chunk, each read by name
+        (``ZRANGE idx (<last> <high> BYLEX LIMIT 0 n``) as soon as the previous chunk's
+        last member is known."""
         idx, exp = encode_key(self._keys.index), encode_key(self._keys.expiry)
         first_expiry = pack(b"ZRANGE", exp, b"0", b"0", b"WITHSCORES")
         server_time = pack(b"TIME")
@@ -465,15 +578,14 @@ class RedisKeyIndex:
                 count = steps.count()
                 await ask(low, count)  # on its way while this chunk is handed on
             if members and _expired(earliest, now):
-                members = await self._live_between(this_low, members[-1], pace)
+                members = await self._live_between(this_low, b"[" + members[-1], pace)
             yield members, low
             if not full:
                 return
 
-    async def _live_between(self, low: bytes, last: bytes, pace: Pace) -> list[bytes]:
-        """The live members from ``low`` up to ``last`` inclusive, pruning expired entries."""
+    async def _live_between(self, low: bytes, high: bytes, pace: Pace) -> list[bytes]:
+        """The live members between the bounds ``low`` and ``high``, pruning expired entries."""
         pacer = self._script_pacer(pace)
-        high = b"[" + last
         live: list[bytes] = []
         position: bytes | None = low
         while position is not None:
