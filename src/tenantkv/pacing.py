@@ -95,7 +95,8 @@ class StepKind:
 SCAN = StepKind("scan", 1.0, 10, 10_000)
 #: A clear by SCAN: each step is a SCAN and the UNLINK of its page (1.5-3 us per key).
 SCAN_UNLINK = StepKind("scan+unlink", 2.0, 10, 5_000)
-#: A chunk of the key index (``ZRANGE ... BYLEX LIMIT 0 n`` in MULTI): 0.1-0.7 us per member.
+#: A chunk of the key index (``ZRANGE idx r-1 r+n-1``, by rank; by name where a prefix's rank is
+#: refused): 0.1-0.7 us per member.
 INDEX_RANGE = StepKind("index range", 0.6, 10, 10_000)
 #: A clear by the index: each step reads a chunk and deletes the previous one's keys and
 #: entries in one MULTI/EXEC (UNLINK and two ZREMs: 1-1.5 us per key, all in EXEC's time).
