@@ -414,11 +414,11 @@ class RedisKeyIndex:
         By rank (:meth:`_rank_walk`); by name (:meth:`_lex_walk`) where a
         prefix needs ``ZLEXCOUNT`` and the server refuses it (an ACL user
         provisioned before the walk by rank). Either way one read is on its
-        way while a chunk is handed on. See the module docstring for why a chunk needs no
-        script when the earliest expiry is not in the past. On a cluster, if
-        the walk's own connection fails or the slot moves, the walk goes on
-        from where it was through the cluster client (one ``range.lua`` call
-        per chunk).
+        way while a chunk is handed on. See the module docstring for why a
+        chunk needs no script when the earliest expiry is not in the past. On
+        a cluster, if the walk's own connection fails or the slot moves, the
+        walk goes on from where it was through the cluster client (one
+        ``range.lua`` call per chunk).
         """
         start = encode_key(prefix)
         low, high = self._bounds(prefix, None)
