@@ -243,10 +243,13 @@ class MoveCost:
     trip counts. One round trip is a noisy measure, and its noise is one-sided (the client,
     the server and the network share two cores: a call preempted on either side takes long
     whatever its size): what the cost learns is the median of a window of calls, the first
-    :data:`FIRST`, then every :data:`EVERY`.
+    :data:`FIRST`, then every :data:`EVERY`. The first window is three calls, not two: the
+    median of two is their mean, so one call preempted among the first two would be learned
+    as the cost; the small calls that follow are mostly fixed cost, and bring the cost back
+    down only slowly.
     """
 
-    FIRST, EVERY = 2, 8
+    FIRST, EVERY = 3, 8
 
     __slots__ = ("_wanted", "_window", "cost", "floor_s")
 
