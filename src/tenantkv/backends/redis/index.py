@@ -501,8 +501,8 @@ class RedisKeyIndex:
         then. Ranks shifted by writes need no correction: each chunk is read
         where the previous one ended, at ranks as they are now.
         """
-        idx, exp = encode_key(self._keys.index), encode_key(self._keys.expiry)
-        expiry_check = [pack(b"ZRANGE", exp, b"0", b"0", b"WITHSCORES"), pack(b"TIME")]
+        idx = encode_key(self._keys.index)
+        expiry_check = self._expiry_check()
         end = prefix_successor(start)
         #: Per read written and not yet read: its first rank, how many entries it asked for.
         asked: deque[tuple[int, int]] = deque()
@@ -552,20 +552,25 @@ class RedisKeyIndex:
             yield members, since
             await write()  # on its way while the read before it is taken in
 
+    def _expiry_check(self) -> list[bytes]:
+        """The two reads before each chunk of a listing: the earliest expiry (``ZRANGE #exp 0 0
+        WITHSCORES``) and the server's ``TIME`` (see :func:`_expired`)."""
+        exp = encode_key(self._keys.expiry)
+        return [pack(b"ZRANGE", exp, b"0", b"0", b"WITHSCORES"), pack(b"TIME")]
+
     async def _lex_walk(
         self, steps: Steps, low: bytes, high: bytes, pace: Pace
     ) -> AsyncGenerator[tuple[list[bytes], bytes], None]:
         """``(live members, low bound of the next chunk)`` per chunk, each read by name
         (``ZRANGE idx (<last> <high> BYLEX LIMIT 0 n``) as soon as the previous chunk's
         last member is known."""
-        idx, exp = encode_key(self._keys.index), encode_key(self._keys.expiry)
-        first_expiry = pack(b"ZRANGE", exp, b"0", b"0", b"WITHSCORES")
-        server_time = pack(b"TIME")
+        idx = encode_key(self._keys.index)
+        expiry_check = self._expiry_check()
 
         async def ask(low: bytes, count: int) -> None:
             chunk = pack(b"ZRANGE", idx, low, high, b"BYLEX", b"LIMIT", b"0", b"%d" % count)
             # The expiry check comes first: what the chunk then holds was live at its time.
-            await steps.write([first_expiry, server_time, chunk], count, (b"zrange", b"zrange"))
+            await steps.write([*expiry_check, chunk], count, (b"zrange", b"zrange"))
 
         count = steps.count()
         await ask(low, count)
