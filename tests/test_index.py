@@ -23,7 +23,9 @@ import tenantkv
 from tenantkv import TenantStore
 from tenantkv.backends.memory import MemoryBackend, MemoryKeyspace
 from tenantkv.backends.redis import RedisBackend, RedisClusterBackend
-from tenantkv.index import prefix_successor, shard_index_keys
+from tenantkv.codec import encode_key
+from tenantkv.index import IndexEnumerator, IndexStatus, prefix_successor, shard_index_keys
+from tenantkv.pacing import Pace
 
 from .conftest import SERVER_ARGS, STORE_KINDS, OpenTenant, StoreKind, new_tenant
 from .servers import FixtureServer
@@ -320,6 +322,31 @@ async def test_expired_keys_are_not_listed_and_are_pruned_in_memory(shards: int)
         assert await store.keys() == ["plain"]
         assert await store.prune_index(count=3) == 0
         assert await index_sizes(store) == (1, 0)
+
+
+async def test_a_key_that_expires_as_it_is_checked_is_not_a_stale_entry_in_memory() -> None:
+    """The in-memory check compares a key and its entry at one time. It read the clock once
+    for the entries and again for each key, so a key whose expiry fell between the two
+    readings was reported stale: verify_index failed now and then on a healthy tenant."""
+    now, ticking = [1_000_000], [False]
+
+    def clock() -> int:
+        now[0] += ticking[0]  # a millisecond per reading, once turned on
+        return now[0]
+
+    name = f"clock-{new_tenant()}"
+    MemoryKeyspace.shared(name).clock = clock
+    async with tenantkv.open_store(f"memory://{name}", tenant="t", index=True) as store:
+        await store.set("due", 1, ttl_ms=50)  # expires once the clock passes 1,000,050
+        await store.set("kept", 2)
+        enumerator = store._enumerator
+        assert isinstance(enumerator, IndexEnumerator)
+        (index,) = enumerator.indexes
+        keys = [encode_key(store.namespace.key(k)) for k in ("due", "kept")]
+        now[0] += 49
+        ticking[0] = True  # the check's first reading is 1,000,050: "due" is live then
+        assert await index.check(keys, Pace()) == [IndexStatus.CONSISTENT] * 2
+        assert (await store.verify_index()).clean  # (by now "due" has expired)
 
 
 @pytest.mark.redis

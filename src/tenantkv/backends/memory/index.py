@@ -239,7 +239,9 @@ class MemoryKeyIndex:
 
     def _status(self, key: str, now: int) -> IndexStatus:
         member = encode_key(self._keys.member(key))
-        entry = self._keyspace.lookup(key)
+        # The same time for the key as for its entry: a key that expires while a page is
+        # checked is merely expired, not a stale entry.
+        entry = self._keyspace.lookup(key, now)
         sets = self._sets()
         indexed = sets is not None and member in sets.names
         expiry = None if sets is None else sets.expire_at.get(member)

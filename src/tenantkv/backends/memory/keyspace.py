@@ -69,14 +69,17 @@ class MemoryKeyspace:
         return keyspace
 
     # -- entries ----------------------------------------------------------
-    def lookup(self, key: str) -> Entry | None:
-        """The live entry for ``key``, deleting it first if it has expired."""
+    def lookup(self, key: str, now: int | None = None) -> Entry | None:
+        """The live entry for ``key`` at ``now`` (default: the clock's time), deleting it
+        first if it has expired."""
         entry = self._entries.get(key)
         if entry is None:
             return None
         # Expired once the clock has passed its time (Redis: now > when), so a key
         # whose time is this very millisecond still exists, with a PTTL of 0.
-        if entry.expire_at_ms is not None and entry.expire_at_ms < self.clock():
+        if entry.expire_at_ms is not None and entry.expire_at_ms < (
+            self.clock() if now is None else now
+        ):
             self.remove(key)
             return None
         return entry
