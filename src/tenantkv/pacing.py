@@ -10,8 +10,9 @@ budget** (the store option ``budget_ms``, default 1 ms):
 - What one command costs per key is measured, per server and per kind of
   walk, from the server's own accounting (``INFO commandstats``, read on the
   walk's connection every few commands), or, where ``INFO`` is refused, from
-  the round-trip time, which overstates it (so COUNT errs low); the
-  in-process backend times its own batches.
+  the round-trip time, which overstates it (so COUNT errs low); the index's
+  scripts that work per member reply how long they ran (their own ``TIME``
+  readings); the in-process backend times its own batches.
 - ``count = budget x TARGET_SHARE / cost per key``, within the kind's bounds
   and never above the ``count`` the caller gave. The mean command is thus held
   at half the budget, which on a loaded 2-vCPU VM kept 99 % of them under the
@@ -102,7 +103,8 @@ INDEX_RANGE = StepKind("index range", 0.6, 10, 10_000)
 #: entries in one MULTI/EXEC (UNLINK and two ZREMs: 1-1.5 us per key, all in EXEC's time).
 INDEX_CLEAR = StepKind("index clear", 2.0, 10, 5_000)
 #: An index script that works per member (prune and filter a chunk, check, repair, unlink
-#: with entries): 2-5 us per member, timed from the round trip.
+#: with entries): 2-8 us per member, as the script itself times it (its reply says how long
+#: it ran: a round trip would also hold whatever was queued on the server ahead of it).
 INDEX_SCRIPT = StepKind("index script", 4.0, 10, 10_000)
 
 

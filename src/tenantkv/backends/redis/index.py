@@ -35,7 +35,6 @@ from __future__ import annotations
 import asyncio
 import bisect
 import contextlib
-import time
 import warnings
 from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
@@ -342,7 +341,8 @@ class RedisKeyIndex:
         await self._run("set_many", "SET", keys, args)
 
     async def delete(self, key: str) -> bool:
-        return bool(await self._run("unlink", "UNLINK", [key], [self._keys.member(key)]))
+        removed, _spent_us = await self._run("unlink", "UNLINK", [key], [self._keys.member(key)])
+        return bool(removed)
 
     async def set_ttl(self, key: str, ttl_ms: int) -> bool:
         done = await self._run("set_ttl", "PEXPIRE", [key], [self._keys.member(key), ttl_ms])
@@ -379,31 +379,36 @@ class RedisKeyIndex:
         end = prefix_successor(start)
         return low, b"+" if end is None else b"(" + end
 
-    async def _range(self, low: bytes, high: bytes, count: int) -> tuple[list[bytes], bytes | None]:
+    async def _range(
+        self, low: bytes, high: bytes, count: int
+    ) -> tuple[list[bytes], bytes | None, int]:
         """One ``range.lua`` call: the live members of up to ``count`` entries in the range
-        (expired ones pruned), and the last member read if the range may go on."""
-        reply = await self._run("range", "ZRANGE", [], [low, high, count])
-        fetched = int(reply[0])
-        if fetched == 0:
-            return [], None
-        members: list[bytes] = reply[2]
-        return members, (reply[1] if fetched >= count else None)
+        (expired ones pruned), the last member read if the range may go on, and the
+        microseconds the script ran."""
+        fetched, last, members, spent_us = await self._run(
+            "range", "ZRANGE", [], [low, high, count]
+        )
+        return members, (last if int(fetched) >= count else None), int(spent_us)
 
     def _script_pacer(self, pace: Pace) -> WalkPacer:
+        """The pace of the scripts that work per member (``range``, ``unlink``, ``check``).
+        Each replies how long it ran on the server (its own ``TIME`` readings), which is what
+        the pacer learns from: a round trip would also hold the queue ahead of the call (a
+        walk's read written ahead on another connection), and calls sized from it shrank to a
+        few keys each."""
         return WalkPacer(self._server.pacing.costs(INDEX_SCRIPT, self._keys.index), pace)
 
     async def _timed_range(
         self, pacer: WalkPacer, low: bytes, high: bytes
     ) -> tuple[list[bytes], bytes | None]:
         count = pacer.count()
-        started = time.perf_counter()
-        found = await self._range(low, high, count)
-        pacer.elapsed(time.perf_counter() - started, count)
-        return found
+        members, last, spent_us = await self._range(low, high, count)
+        pacer.window(spent_us, count)
+        return members, last
 
     async def chunk(self, prefix: str, after: str | None, count: int) -> IndexChunk:
         low, high = self._bounds(prefix, after)
-        members, last = await self._range(low, high, count)
+        members, last, _spent_us = await self._range(low, high, count)
         return IndexChunk(
             [decode_key(member) for member in members], None if last is None else decode_key(last)
         )
@@ -659,14 +664,13 @@ class RedisKeyIndex:
             members = cast("list[bytes]", reply)
             if not members:
                 return deleted
-            started = time.perf_counter()
             prefix = self._prefix
             keys = [prefix + member for member in members]
-            removed = int(await self._run("unlink", "UNLINK", keys, members))
-            pacer.elapsed(time.perf_counter() - started, len(members))
-            deleted += removed
+            removed, spent_us = await self._run("unlink", "UNLINK", keys, members)
+            pacer.window(int(spent_us), len(members))
+            deleted += int(removed)
             if progress is not None:
-                progress(removed)
+                progress(int(removed))
             if len(members) < count:
                 return deleted
             position = b"(" + members[-1]
@@ -692,9 +696,10 @@ class RedisKeyIndex:
         while start < len(keys):
             size = min(pacer.count(), CHECK_BATCH)
             part = keys[start : start + size]
-            began = time.perf_counter()
-            reply = await self._run("check", "PEXPIRETIME", part, [mode, *(k[cut:] for k in part)])
-            pacer.elapsed(time.perf_counter() - began, len(part))
+            *reply, spent_us = await self._run(
+                "check", "PEXPIRETIME", part, [mode, *(k[cut:] for k in part)]
+            )
+            pacer.window(int(spent_us), len(part))
             statuses.extend(map(IndexStatus, reply))
             start += size
         return statuses

@@ -21,6 +21,15 @@ local function now_ms()
   return (clock())
 end
 
+-- The server's time in microseconds. A paced script (range, unlink, check) reads it first and
+-- last and replies how long it ran: the caller sizes the next call from the server's own time,
+-- not from a round trip that also holds the queue ahead of the call (TIME is the real clock,
+-- not the frozen time keys expire by in a script).
+local function clock_us()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000000 + tonumber(t[2])
+end
+
 -- Run `command [head] items[first..]` in slices of 1000 items (Lua's unpack() has a small
 -- stack limit); the sum of integer replies.
 local function batched(command, head, items, first)

@@ -1,15 +1,16 @@
 #!lua flags=allow-oom
 -- Read up to ARGV[3] entries between lexicographic bounds ARGV[1] and ARGV[2] (ZRANGE BYLEX
--- syntax). Returns {fetched, last member fetched, live members}. Entries of expired keys are
--- never returned: up to ARGV[3] of them are pruned first, and if more remain, this chunk's
--- members are checked one by one against their expiry.
+-- syntax). Returns {fetched, last member fetched, live members, microseconds it ran}. Entries
+-- of expired keys are never returned: up to ARGV[3] of them are pruned first, and if more
+-- remain, this chunk's members are checked one by one against their expiry.
 -- Runs at maxmemory: it reads, and prunes (only removes).
+local began = clock_us()
 local limit = tonumber(ARGV[3])
 local now = now_ms()
 prune(limit, now)
 local members = redis.call('ZRANGE', idx, ARGV[1], ARGV[2], 'BYLEX', 'LIMIT', 0, limit)
 if #members == 0 then
-  return {0}
+  return {0, '', {}, clock_us() - began}
 end
 local live = members
 if redis.call('ZCOUNT', exp, '-inf', string.format('(%d', now)) > 0 then
@@ -32,4 +33,4 @@ if redis.call('ZCOUNT', exp, '-inf', string.format('(%d', now)) > 0 then
     batched('ZREM', exp, dead, 1)
   end
 end
-return {#members, members[#members], live}
+return {#members, members[#members], live, clock_us() - began}
