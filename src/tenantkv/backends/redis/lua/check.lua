@@ -1,8 +1,8 @@
 #!lua flags=allow-oom
 -- Compare data keys KEYS[3..] with their entries; ARGV: 'repair' or 'check', then members.
 -- One status per key: 0 consistent, 1 data without entry, 2 entry without data, 3 wrong
--- expiry; then the microseconds it ran. An entry whose key merely expired (not yet pruned) is consistent. With 'repair',
--- every inconsistent entry is made to match its key.
+-- expiry; then the microseconds it ran. An entry whose key merely expired (not yet pruned) is
+-- consistent. With 'repair', every inconsistent entry is made to match its key.
 -- Runs at maxmemory: it reads; a repair adds at most one entry per existing key.
 local began = clock_us()
 local repair = ARGV[1] == 'repair'
