@@ -24,6 +24,7 @@ from tenantkv.backends.redis.topology import slot_of
 from tenantkv.index import IndexEnumerator, ShardedKeyWriter, shard_index_keys
 
 from .conftest import STORE_KINDS, StoreKind, new_tenant
+from .servers import FixtureServer
 from .test_index import assert_clean, index_sizes, shard_index_sizes
 
 SHARDED_INDEX_KINDS = [
@@ -130,6 +131,29 @@ async def test_reindex_adopts_a_sharded_tenant_written_without_the_index(
             await assert_clean(store)
         finally:
             await store.backend.unlink([beyond])
+
+
+@pytest.mark.redis
+async def test_a_sharded_reindex_keeps_within_the_connections_it_needed(
+    redis_server: FixtureServer,
+) -> None:
+    """A Redis index's check runs two calls in flight, so reindex and verify compare half
+    as many shards at a time: a 16-shard reindex holds at most 24 connections (8 walks and
+    their 2 checks; with 16 walks of one check each it held 32). redis-py's pool fails
+    rather than waits past max_connections."""
+    tenant = new_tenant()
+    url = redis_server.url
+    async with (
+        tenantkv.open_store(url, tenant=tenant, shards=16) as plain,
+        tenantkv.open_store(url, tenant=tenant, shards=16, index=True, max_connections=24) as store,
+    ):
+        for start in range(0, 16_000, 1000):
+            await plain.set_many({f"k{i}": i for i in range(start, start + 1000)})
+        report = await store.reindex()
+        assert report.missing_count == report.scanned_keys == 16_000
+        assert report.index_entries == 16_000
+        await assert_clean(store)
+        assert await store.clear() == 16_000
 
 
 def _url(store: TenantStore) -> str:

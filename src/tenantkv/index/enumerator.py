@@ -126,6 +126,11 @@ class _Tally:
         )
 
 
+#: Shards compared at a time by reindex/verify: a shard's check may have two calls in flight
+#: (the Redis index's), so half of MAX_PARALLEL keeps the connections a compare holds at most
+#: where they were with one call per shard.
+_COMPARING = MAX_PARALLEL // 2
+
 _DATA_SIDE = {IndexStatus.MISSING_FROM_INDEX, IndexStatus.TTL_MISMATCH}
 _INDEX_SIDE = {IndexStatus.STALE_IN_INDEX}
 
@@ -144,9 +149,11 @@ class IndexEnumerator:
     one chunk from each per round, each with its next chunk on its way (so
     at most two chunks per open shard exist, and on a cluster the shards'
     nodes are read concurrently); ``count_keys()`` and
-    ``stats()`` add up one O(log N) count per shard; ``clear``, ``prune``,
-    ``verify`` and ``reindex`` work on the shards concurrently (at most
-    :data:`~tenantkv.fanout.MAX_PARALLEL` at a time). Keys come back in no
+    ``stats()`` add up one O(log N) count per shard; ``clear`` and ``prune``
+    work on the shards concurrently (at most
+    :data:`~tenantkv.fanout.MAX_PARALLEL` at a time), ``verify`` and
+    ``reindex`` on half as many (each shard's check may have two calls in
+    flight). Keys come back in no
     particular order across shards (each key lives in exactly one shard, so
     none repeats).
     """
@@ -354,7 +361,11 @@ class IndexEnumerator:
                         continue
                 parts = list(groups.values())
                 statuses = await gather_limited(
-                    partial(compare, self._indexes[shard], keys) for shard, keys in groups.items()
+                    (
+                        partial(compare, self._indexes[shard], keys)
+                        for shard, keys in groups.items()
+                    ),
+                    _COMPARING,
                 )
                 for keys, found in zip(parts, statuses, strict=True):
                     tally.scanned += len(keys)
@@ -373,7 +384,7 @@ class IndexEnumerator:
                     if meter is not None:
                         meter.add(len(members))
 
-        await gather_limited(partial(walk_shard, index) for index in self._indexes)
+        await gather_limited((partial(walk_shard, index) for index in self._indexes), _COMPARING)
         return tally.report(namespace.tenant, repaired=repair)
 
 

@@ -38,6 +38,7 @@ import contextlib
 import warnings
 from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
+from functools import partial
 from typing import Any, TypeVar, cast
 
 import redis.asyncio as aioredis
@@ -55,6 +56,7 @@ from ...errors import (
     IndexEvictionWarning,
     PermissionDeniedError,
 )
+from ...fanout import gather_limited
 from ...index.protocols import IndexChunk, IndexKeys, IndexStatus, prefix_successor
 from ...pacing import INDEX_CLEAR, INDEX_RANGE, INDEX_SCRIPT, Pace, StepKind, WalkPacer
 from ..base import BatchOp, MoveIn
@@ -689,20 +691,24 @@ class RedisKeyIndex:
             await self._client.unlink(self._keys.index, self._keys.expiry)
 
     async def _check(self, mode: str, keys: Sequence[bytes], pace: Pace) -> list[IndexStatus]:
+        """``check.lua`` over ``keys`` in parts sized to the budget, two calls in flight (on
+        two connections): the server runs one while the client packs the next."""
         pacer = self._script_pacer(pace)
         cut = self._prefix_bytes
-        statuses: list[IndexStatus] = []
-        start = 0
-        while start < len(keys):
-            size = min(pacer.count(), CHECK_BATCH)
-            part = keys[start : start + size]
+        size = min(pacer.count(), CHECK_BATCH)
+
+        async def call(part: Sequence[bytes]) -> list[IndexStatus]:
             *reply, spent_us = await self._run(
                 "check", "PEXPIRETIME", part, [mode, *(k[cut:] for k in part)]
             )
             pacer.window(int(spent_us), len(part))
-            statuses.extend(map(IndexStatus, reply))
-            start += size
-        return statuses
+            return [IndexStatus(status) for status in reply]
+
+        parts = [keys[start : start + size] for start in range(0, len(keys), size)]
+        if not parts:
+            return []
+        found = await gather_limited((partial(call, part) for part in parts), limit=2)
+        return [status for statuses in found for status in statuses]
 
     async def check(self, keys: Sequence[bytes], pace: Pace) -> list[IndexStatus]:
         return await self._check("check", keys, pace)
