@@ -7,12 +7,15 @@ list, ``select:<uuid>:0``), each with a TTL. Both are cleared here side by
 side, on one private ``redis-server`` started here (never the machine's
 shared one): a tenant of ``--keys`` keys among as many of another tenant,
 refilled before each variant in a shuffled order (the index rebuilt by
-``reindex()``, the adoption path), in rounds that alternate the two clears.
+``reindex()``, the adoption path), in rounds that alternate the variants of
+``bench_enumeration``'s clear: ``KEYS`` + one ``DEL``, a raw redis-py SCAN +
+UNLINK loop (COUNT 1000), ``clear()`` by SCAN and by the index.
 
-Per variant: wall ms, the client's CPU ms, the server's ms per command
-(``INFO commandstats``; ``EXEC`` left out, its commands are counted on their
-own), and for the index its chunks (``EXEC`` calls) and keys per chunk. The
-load average is recorded at the start, per round and at the end.
+Per variant (measured as ``bench_enumeration`` does): wall ms, the client's
+CPU ms, the server's ms per command (``INFO commandstats``; ``EXEC`` left out,
+its commands are counted on their own), and for the index its chunks
+(``EXEC`` calls) and keys per chunk. The load average is recorded at the
+start, per round and at the end.
 
 Usage::
 
@@ -26,19 +29,19 @@ import asyncio
 import json
 import random
 import statistics
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import redis
 
-import tenantkv
-from bench_enumeration import VALUE, loadavg, server_time, short_name
+from bench_enumeration import VALUE, Bench, loadavg, measure, short_name
 from tenantkv.cli.loadtest.dataset import KEYS_PER_TXN, NOISE_TXN_OFFSET, is_list, key_of, value_of
 from tenantkv.cli.loadtest.servers import PrivateServer
 
 TENANT, NOISE = "shapes", "noise"
+#: Variant names, as bench_enumeration's clears name them.
+BASELINE, SCAN, INDEX = "KEYS + DEL", "clear() by SCAN", "clear() by index"
 #: The load test's TTLs: 30 minutes, spread over a minute.
 TTL_MS, TTL_SPREAD = 1_800_000, 60
 
@@ -78,37 +81,6 @@ def fill(client: redis.Redis, tenant: str, shape: Shape, count: int, first: int 
     pipe.execute()
 
 
-def spent(before: dict[str, tuple[int, int]], after: dict[str, tuple[int, int]]) -> dict[str, Any]:
-    by: dict[str, float] = {}
-    calls: dict[str, int] = {}
-    for name, (c, u) in after.items():
-        c0, u0 = before.get(name, (0, 0))
-        if c == c0 or name in ("info", "config|resetstat", "hello", "client|setinfo"):
-            continue
-        calls[name] = c - c0
-        if name != "exec":  # its usec is the queued commands', counted on their own
-            by[name] = round((u - u0) / 1000, 1)
-    return {"server_ms_by_command": by, "calls_by_command": calls, "server_ms": sum(by.values())}
-
-
-async def one_clear(
-    client: redis.Redis, store: tenantkv.TenantStore, names: Shape, keys: int
-) -> dict[str, Any]:
-    """Fill the tenant (and, for the index, reindex it), then time one ``clear()``."""
-    fill(client, TENANT, names, keys)
-    if store.strategy == "index":
-        await store.reindex()
-    before = server_time(client)
-    cpu, start = time.process_time(), time.perf_counter()
-    deleted = await store.clear()
-    wall, cpu = time.perf_counter() - start, time.process_time() - cpu
-    if deleted != keys:
-        raise AssertionError(f"{store.strategy}: deleted {deleted} of {keys}")
-    out = {"wall_ms": round(wall * 1000, 1), "client_cpu_ms": round(cpu * 1000, 1)}
-    out.update(spent(before, server_time(client)))
-    return out
-
-
 def summary(runs: list[dict[str, Any]], keys: int) -> dict[str, Any]:
     out: dict[str, Any] = {
         key: statistics.median(r[key] for r in runs)
@@ -124,6 +96,12 @@ def summary(runs: list[dict[str, Any]], keys: int) -> dict[str, Any]:
     return out
 
 
+def ratio(runs: list[dict[str, Any]], baseline: list[dict[str, Any]]) -> float:
+    """The median over rounds of a variant's wall time over the baseline's in the same round."""
+    pairs = zip(runs, baseline, strict=True)
+    return round(statistics.median(float(r["wall_ms"]) / float(b["wall_ms"]) for r, b in pairs), 3)
+
+
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     results: dict[str, Any] = {
         "load_start": loadavg(),
@@ -133,35 +111,37 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     with PrivateServer() as server:
         client = redis.Redis(host=server.host, port=server.port)
         results["redis_version"] = client.info("server")["redis_version"]
-        stores = {
-            "clear() by SCAN": await tenantkv.open_store(server.url, tenant=TENANT),
-            "clear() by index": await tenantkv.open_store(server.url, tenant=TENANT, index=True),
-        }
+        bench = Bench(server, client)
+        variants = bench.clears(TENANT, 0)
+        by_index = await bench.store(TENANT, True)
         try:
             for shape, names in (("short names, no TTL", short_key), ("ONDC names, TTL", ondc_key)):
                 client.flushall()
                 # The other tenant's keys: other names (transactions far beyond the tenant's).
                 first = NOISE_TXN_OFFSET * KEYS_PER_TXN if names is ondc_key else 10_000_000
                 fill(client, NOISE, names, args.keys, first)
-                runs: dict[str, list[dict[str, Any]]] = {variant: [] for variant in stores}
+                runs: dict[str, list[dict[str, Any]]] = {variant: [] for variant in variants}
                 loads = []
                 for _ in range(args.rounds):
                     loads.append(loadavg())
-                    for variant, store in stores.items():
-                        out = await one_clear(client, store, names, args.keys)
+                    for variant, action in variants.items():
+                        fill(client, TENANT, names, args.keys)
+                        if variant == INDEX:
+                            await by_index.reindex()
+                        out = await measure(client, action)
+                        if out["found"] != args.keys:
+                            raise AssertionError(f"{variant}: deleted {out['found']}")
                         runs[variant].append(out)
-                        print(f"  {shape:20s} {variant:17s} {out['wall_ms']:8.1f} ms", flush=True)
-                ratios = zip(runs["clear() by index"], runs["clear() by SCAN"], strict=True)
+                        print(f"  {shape:20s} {variant:32s} {out['wall_ms']:8.1f} ms", flush=True)
+                baseline = runs[BASELINE]
                 results["shapes"][shape] = {
                     "load_per_round": loads,
                     "variants": {v: summary(rs, args.keys) for v, rs in runs.items()},
-                    "index_over_scan": round(
-                        statistics.median(i["wall_ms"] / s["wall_ms"] for i, s in ratios), 3
-                    ),
+                    "ratios_to_keys_del": {v: ratio(rs, baseline) for v, rs in runs.items()},
+                    "index_over_scan": ratio(runs[INDEX], runs[SCAN]),
                 }
         finally:
-            for store in stores.values():
-                await store.aclose()
+            await bench.aclose()
     results["load_end"] = loadavg()
     return results
 
@@ -174,7 +154,8 @@ def main() -> None:
     args = parser.parse_args()
     results = asyncio.run(run(args))
     for shape, section in results["shapes"].items():
-        print(f"{shape}: index/SCAN {section['index_over_scan']}x")
+        print(f"{shape}: index/SCAN {section['index_over_scan']}x, to KEYS + DEL:")
+        print(f"  {section['ratios_to_keys_del']}")
         for variant, summary in section["variants"].items():
             print(f"  {variant}: {json.dumps(summary)}")
     print("load", results["load_start"], "->", results["load_end"])

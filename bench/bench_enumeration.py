@@ -128,7 +128,7 @@ def server_time(client: redis.Redis) -> dict[str, tuple[int, int]]:
 
 
 def delta(before: dict[str, tuple[int, int]], after: dict[str, tuple[int, int]]) -> dict[str, Any]:
-    calls, usec, by = 0, 0, {}
+    calls, usec, by, ms_by = 0, 0, {}, {}
     for name, (c, u) in after.items():
         if name in OWN_COMMANDS:
             continue
@@ -137,8 +137,14 @@ def delta(before: dict[str, tuple[int, int]], after: dict[str, tuple[int, int]])
             calls += c - c0
             if name != "exec":  # its usec is the queued commands', counted on their own
                 usec += u - u0
+                ms_by[name] = round((u - u0) / 1000, 1)
             by[name] = c - c0
-    return {"server_ms": round(usec / 1000, 1), "server_calls": calls, "calls_by_command": by}
+    return {
+        "server_ms": round(usec / 1000, 1),
+        "server_calls": calls,
+        "calls_by_command": by,
+        "server_ms_by_command": ms_by,
+    }
 
 
 def loadavg() -> list[float]:
