@@ -195,13 +195,16 @@ class MemoryKeyIndex:
             await asyncio.sleep(0)
 
     async def clear(self, pace: Pace, progress: Callable[[int], None] | None = None) -> int:
-        """Delete every key the index lists with its entry, a chunk at a time (each chunk at
-        once, so index and data agree at every step); other tasks run between chunks."""
+        """Delete every key the index lists with its entry, a chunk at a time in name order
+        (each chunk at once, so index and data agree at every step); other tasks run between
+        chunks. Each chunk starts after the previous one's last member, as on Redis: a key
+        written behind the walk keeps its key and entry."""
         backend = self._backend
         keyspace = self._keyspace
         pacer = WalkPacer(backend.costs(INDEX_CLEAR), pace)
         prefix = self._keys.key_prefix
         deleted = 0
+        after: bytes | None = None  # the last member of the previous chunk
         while True:
             backend._check_open()
             sets = self._sets()
@@ -209,7 +212,9 @@ class MemoryKeyIndex:
                 return deleted
             count = pacer.count()
             began = time.perf_counter()
-            members = list(itertools.islice(sets.names, count))
+            names = sets.names
+            rest = names if after is None else names.irange(after, inclusive=(False, True))
+            members = list(itertools.islice(rest, count))
             removed = 0
             for member in members:
                 key = prefix + member.decode(*KEY_ENCODING)
@@ -223,6 +228,7 @@ class MemoryKeyIndex:
                 progress(removed)
             if len(members) < count:
                 return deleted
+            after = members[-1]
             await asyncio.sleep(0)
 
     async def live_count(self, prune: int) -> int:
