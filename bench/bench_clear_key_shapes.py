@@ -9,7 +9,8 @@ shared one): a tenant of ``--keys`` keys among as many of another tenant,
 refilled before each variant in a shuffled order (the index rebuilt by
 ``reindex()``, the adoption path), in rounds that alternate the variants of
 ``bench_enumeration``'s clear: ``KEYS`` + one ``DEL``, a raw redis-py SCAN +
-UNLINK loop (COUNT 1000), ``clear()`` by SCAN and by the index.
+UNLINK loop (COUNT 1000), ``clear()`` by SCAN, a raw loop of the index clear's
+commands and ``clear()`` by the index.
 
 Per variant (measured as ``bench_enumeration`` does): wall ms, the client's
 CPU ms, the server's ms per command (``INFO commandstats``; ``EXEC`` left out,
@@ -42,6 +43,7 @@ from tenantkv.cli.loadtest.servers import PrivateServer
 TENANT, NOISE = "shapes", "noise"
 #: Variant names, as bench_enumeration's clears name them.
 BASELINE, SCAN, INDEX = "KEYS + DEL", "clear() by SCAN", "clear() by index"
+RAW_INDEX = "raw ZRANGE + MULTI/ZREM/UNLINK (1000)"
 #: The load test's TTLs: 30 minutes, spread over a minute.
 TTL_MS, TTL_SPREAD = 1_800_000, 60
 
@@ -126,7 +128,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     loads.append(loadavg())
                     for variant, action in variants.items():
                         fill(client, TENANT, names, args.keys)
-                        if variant == INDEX:
+                        if variant in (INDEX, RAW_INDEX):
                             await by_index.reindex()
                         out = await measure(client, action)
                         if out["found"] != args.keys:

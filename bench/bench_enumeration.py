@@ -17,7 +17,9 @@ BYLEX LIMIT 0 1000`` walk of the tenant's index; ``store.keys()`` with
 ``index=True``; redis-py's ``scan_iter()`` with its default COUNT (one run:
 it is slow). Clears (``--clear-size`` keys, refilled before each variant, in
 database 1): ``KEYS`` + one ``DEL``; a raw SCAN + UNLINK loop; ``clear()`` by
-SCAN; ``clear()`` by the index; and the same four for the small tenant.
+SCAN; a raw loop of the index clear's own commands (``ZRANGE idx (last + BYLEX LIMIT 0
+1000``, then ``MULTI``, ``ZREM`` of the chunk from ``#idx`` and ``#exp``, ``UNLINK`` of its
+keys, ``EXEC``); ``clear()`` by the index; and the same five for the small tenant.
 
 Per variant: wall ms (median of ``--rounds``), the client's CPU ms, the
 server's own ms (``INFO commandstats``, all commands but the benchmark's own
@@ -238,6 +240,7 @@ class Bench:
 
     def clears(self, tenant: str, db: int) -> dict[str, Action]:
         match = f"tkv:{{{tenant}}}:*"
+        idx, exp, prefix = f"tkv:{{{tenant}}}#idx", f"tkv:{{{tenant}}}#exp", match[:-1].encode()
         raw = self.raw_db(db)
 
         async def keys_del() -> int:
@@ -253,6 +256,25 @@ class Bench:
                 if cursor == 0:
                     return deleted
 
+        async def raw_index_clear() -> int:
+            # The commands of clear() by index, one after the other: a chunk of the index,
+            # then its entries and keys in one transaction.
+            deleted, low = 0, b"-"
+            while True:
+                chunk = cast(
+                    "list[bytes]",
+                    await raw.zrange(idx, low, "+", bylex=True, offset=0, num=RAW_COUNT),
+                )
+                if chunk:
+                    async with raw.pipeline(transaction=True) as pipe:
+                        pipe.zrem(idx, *chunk)
+                        pipe.zrem(exp, *chunk)
+                        pipe.unlink(*(prefix + member for member in chunk))
+                        deleted += int((await pipe.execute())[-1])
+                if len(chunk) < RAW_COUNT:
+                    return deleted
+                low = b"(" + chunk[-1]
+
         async def clear_scan() -> int:
             return await (await self.store(tenant, False, db)).clear()
 
@@ -263,6 +285,7 @@ class Bench:
             "KEYS + DEL": keys_del,
             "raw SCAN + UNLINK (COUNT 1000)": raw_scan_unlink,
             "clear() by SCAN": clear_scan,
+            "raw ZRANGE + MULTI/ZREM/UNLINK (1000)": raw_index_clear,
             "clear() by index": clear_index,
         }
 
@@ -355,6 +378,10 @@ async def rounds(
             "server_ms": statistics.median(r["server_ms"] for r in results),
             "server_calls": statistics.median(r["server_calls"] for r in results),
             "calls_by_command": results[-1]["calls_by_command"],
+            "server_ms_by_command": {
+                name: statistics.median(r["server_ms_by_command"].get(name, 0.0) for r in results)
+                for name in results[-1]["server_ms_by_command"]
+            },
         }
     return out
 
@@ -495,6 +522,16 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 [
                     ("clear() by SCAN / KEYS + DEL", "clear() by SCAN", "KEYS + DEL"),
                     ("clear() by index / clear() by SCAN", "clear() by index", "clear() by SCAN"),
+                    (
+                        "clear() by index / raw index clear loop",
+                        "clear() by index",
+                        "raw ZRANGE + MULTI/ZREM/UNLINK (1000)",
+                    ),
+                    (
+                        "raw index clear loop / raw SCAN + UNLINK",
+                        "raw ZRANGE + MULTI/ZREM/UNLINK (1000)",
+                        "raw SCAN + UNLINK (COUNT 1000)",
+                    ),
                 ],
             )
             results["clear"] = {"keys": args.clear_size, **clears}
