@@ -24,7 +24,7 @@ from tenantkv.backends.redis.topology import slot_of
 from tenantkv.index import IndexEnumerator, ShardedKeyWriter, shard_index_keys
 
 from .conftest import STORE_KINDS, StoreKind, new_tenant
-from .servers import FixtureServer
+from .servers import FixtureCluster, FixtureServer
 from .test_index import assert_clean, index_sizes, shard_index_sizes
 
 SHARDED_INDEX_KINDS = [
@@ -154,6 +154,64 @@ async def test_a_sharded_reindex_keeps_within_the_connections_it_needed(
         assert report.index_entries == 16_000
         await assert_clean(store)
         assert await store.clear() == 16_000
+
+
+async def _every_operation(url: str, *, index: bool, max_connections: int) -> None:
+    """Each operation of a 16-shard tenant, on a pool of ``max_connections``, with its result."""
+    async with tenantkv.open_store(
+        url, tenant=new_tenant(), shards=16, index=index, max_connections=max_connections
+    ) as store:
+        values = {f"k{i}": i for i in range(3000)}
+        await store.set_many(values, ttl_ms=600_000)
+        assert await store.get_many(list(values)) == list(values.values())
+        async with store.batch() as batch:
+            for i in range(40):
+                batch.set(f"b{i}", i)
+        expected = sorted([*values, *(f"b{i}" for i in range(40))])
+        assert sorted(await store.keys()) == expected
+        assert await store.count_keys() == len(expected)
+        assert (await store.stats()).keys == len(expected)
+        if index:
+            assert (await store.verify_index()).drift == 0
+            assert (await store.reindex()).drift == 0
+            assert await store.prune_index() == 0
+        assert await store.clear() == len(expected)
+        assert await store.keys() == []
+
+
+@pytest.mark.redis
+@pytest.mark.parametrize("max_connections", [2, 3, 5])
+@pytest.mark.parametrize("index", [True, False], ids=["index", "scan"])
+async def test_a_sharded_tenant_works_within_a_small_pool(
+    redis_server: FixtureServer, index: bool, max_connections: int
+) -> None:
+    """A 16-shard tenant on a pool of a few connections: every operation succeeds, its
+    fan-outs running as many shards at a time as the pool can serve. (redis-py's pool fails
+    rather than waits: a write to 16 shards at once failed on a pool of 5.)"""
+    await _every_operation(redis_server.url, index=index, max_connections=max_connections)
+
+
+@pytest.mark.cluster
+@pytest.mark.parametrize("index", [True, False], ids=["index", "scan"])
+async def test_a_sharded_tenant_works_within_a_small_pool_on_a_cluster(
+    redis_cluster: FixtureCluster, index: bool
+) -> None:
+    """The same on a cluster, where each node's pool opens at most ``max_connections``."""
+    await _every_operation(redis_cluster.url, index=index, max_connections=3)
+
+
+@pytest.mark.redis
+async def test_a_full_pool_is_named_as_such(redis_server: FixtureServer) -> None:
+    """A reindex needs two connections (the SCAN's and a check's): on a pool of one it fails,
+    and the error says the pool is full, not that the server cannot be reached."""
+    async with tenantkv.open_store(
+        redis_server.url, tenant=new_tenant(), index=True, max_connections=1
+    ) as store:
+        await store.set_many({f"k{i}": i for i in range(100)})
+        with pytest.raises(tenantkv.BackendUnavailableError, match="max_connections") as caught:
+            await store.reindex()
+        assert "cannot reach" not in str(caught.value)
+        assert await store.clear() == 100
 
 
 def _url(store: TenantStore) -> str:

@@ -101,7 +101,8 @@ class BackendError(TenantKVError):
 
 
 class BackendUnavailableError(BackendError):
-    """The server could not be reached (refused, timed out, unknown host)."""
+    """The server could not be reached (refused, timed out, unknown host), or every
+    connection of the pool was in use (redis-py fails past ``max_connections``)."""
 
 
 class PermissionDeniedError(BackendError):

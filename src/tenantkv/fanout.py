@@ -6,12 +6,28 @@ import asyncio
 from collections.abc import Awaitable, Callable, Iterable
 from typing import TypeVar
 
-__all__ = ["MAX_PARALLEL", "gather_limited"]
+__all__ = ["MAX_PARALLEL", "branches", "gather_limited"]
 
 #: Most awaitables of one fan-out in flight at once. redis-py's cluster
 #: client fails rather than waits when a node's connection pool is exhausted
 #: (100 connections by default), and a tenant can have up to 100 shards.
 MAX_PARALLEL = 16
+
+
+def branches(connections: int | None, holds: int = 1) -> int:
+    """How many branches of one fan-out may run at once when each holds up to ``holds``
+    connections of a pool that opens at most ``connections`` (``None``: no limit):
+    :data:`MAX_PARALLEL` at most, one at least.
+
+    redis-py's pools fail rather than wait once ``max_connections`` are busy,
+    so a fan-out wider than the pool would fail a call the pool could have
+    served in turn. (One branch that needs more than the pool fails as
+    redis-py does: ``Too many connections``.)
+    """
+    if connections is None:
+        return MAX_PARALLEL
+    return max(1, min(MAX_PARALLEL, connections // holds))
+
 
 T = TypeVar("T")
 

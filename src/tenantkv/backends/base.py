@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, Protocol, runtime_checkable
 
 from ..errors import StoreClosedError
+from ..fanout import branches
 from ..pacing import MovePacer, Pace, StepKind
 
 __all__ = [
@@ -201,6 +202,17 @@ class Backend(Protocol):
         """Subscriptions currently open through this backend."""
         ...
 
+    @property
+    def connections(self) -> int | None:
+        """The most connections the backend opens to one server (redis-py's
+        ``max_connections``); ``None``: no limit (in process, or none given)."""
+        ...
+
+    def fanout(self, holds: int = 1) -> int:
+        """How many branches of one fan-out (one call per shard, slot or shard walk) may run
+        at once, each holding up to ``holds`` connections (:func:`~tenantkv.fanout.branches`)."""
+        ...
+
     async def ping(self) -> None:
         """Check that the backend answers; raise ``BackendUnavailableError`` if not."""
 
@@ -290,14 +302,25 @@ class Backend(Protocol):
 class BackendBase:
     """What every backend class shares: its redacted URL and the closed check each call makes."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, connections: int | None = None) -> None:
         self._url = url
         self._closed = False
+        self._connections = connections
 
     @property
     def url(self) -> str:
         """The backend's URL with any password removed."""
         return self._url
+
+    @property
+    def connections(self) -> int | None:
+        """The most connections the backend opens to one server; ``None``: no limit."""
+        return self._connections
+
+    def fanout(self, holds: int = 1) -> int:
+        """How many branches of one fan-out may run at once, each holding up to ``holds``
+        connections (:func:`~tenantkv.fanout.branches`)."""
+        return branches(self._connections, holds)
 
     def _check_open(self) -> None:
         if self._closed:

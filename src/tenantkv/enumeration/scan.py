@@ -110,7 +110,8 @@ class ScanEnumerator:
         if isinstance(backend, IndexingBackend):
             # One call per shard's index, side by side (a sharded tenant's are in different slots).
             await gather_limited(
-                backend.key_index(keys).drop for keys in shard_index_keys(self._namespace)
+                (backend.key_index(keys).drop for keys in shard_index_keys(self._namespace)),
+                backend.fanout(),
             )
         deleted = 0
         cancelled = CancellationCheck()

@@ -43,11 +43,13 @@ async def attach_index(
     # scripts: checking (and loading) them once is enough.
     await indexes[0].prepare()
     enumerator = IndexEnumerator(indexes, backend, namespace, budget_ms=budget_ms)
-    return TenantIndex(_writer(indexes, namespace), enumerator)
+    return TenantIndex(_writer(indexes, namespace, backend), enumerator)
 
 
-def _writer(indexes: list[KeyIndex], namespace: Namespace) -> KeyWriter:
-    return indexes[0] if len(indexes) == 1 else ShardedKeyWriter(indexes, namespace)
+def _writer(indexes: list[KeyIndex], namespace: Namespace, backend: Backend) -> KeyWriter:
+    if len(indexes) == 1:
+        return indexes[0]
+    return ShardedKeyWriter(indexes, namespace, fanout=backend.fanout())
 
 
 async def existing_index_writer(backend: Backend, namespace: Namespace) -> KeyWriter | None:
@@ -63,8 +65,8 @@ async def existing_index_writer(backend: Backend, namespace: Namespace) -> KeyWr
     if not isinstance(backend, IndexingBackend):
         return None
     indexes = [backend.key_index(keys) for keys in shard_index_keys(namespace)]
-    found = await gather_limited(index.exists for index in indexes)
+    found = await gather_limited((index.exists for index in indexes), backend.fanout())
     if not any(found):
         return None
     await indexes[0].prepare(listing=False)
-    return _writer(indexes, namespace)
+    return _writer(indexes, namespace, backend)

@@ -126,9 +126,13 @@ class _Tally:
         )
 
 
-#: Shards compared at a time by reindex/verify: a shard's check may have two calls in flight
-#: (the Redis index's), so half of MAX_PARALLEL keeps the connections a compare holds at most
-#: where they were with one call per shard.
+#: The connections one branch of a fan-out may hold at a time. A shard walk of a listing: its
+#: own (the next read on its way) and a gap read through the client. A shard's compare in
+#: reindex/verify: its walk's and two check calls in flight (the Redis index's); while the SCAN
+#: runs, the SCAN's and the checks'.
+_WALK_HOLDS, _COMPARE_HOLDS = 2, 3
+#: Shards compared at a time by reindex/verify, however large the pool: half of MAX_PARALLEL,
+#: which keeps the connections a compare holds where they were with one check call per shard.
 _COMPARING = MAX_PARALLEL // 2
 
 _DATA_SIDE = {IndexStatus.MISSING_FROM_INDEX, IndexStatus.TTL_MISMATCH}
@@ -153,7 +157,10 @@ class IndexEnumerator:
     work on the shards concurrently (at most
     :data:`~tenantkv.fanout.MAX_PARALLEL` at a time), ``verify`` and
     ``reindex`` on half as many (each shard's check may have two calls in
-    flight). Keys come back in no
+    flight). Where the backend's pool is smaller (``max_connections``), each
+    of these runs as many shards at a time as the pool can serve
+    (:meth:`~tenantkv.backends.base.Backend.fanout`): a listing's shard walk
+    may hold two connections, a compare three. Keys come back in no
     particular order across shards (each key lives in exactly one shard, so
     none repeats).
     """
@@ -211,12 +218,13 @@ class IndexEnumerator:
                     yield chunk
             return
         waiting = deque(self._indexes)
+        open_at_most = self._backend.fanout(_WALK_HOLDS)
         walks: list[AsyncGenerator[list[bytes], None]] = []
         cancelled = CancellationCheck()
         try:
             while walks or waiting:
                 cancelled()
-                while waiting and len(walks) < MAX_PARALLEL:
+                while waiting and len(walks) < open_at_most:
                     walks.append(waiting.popleft().walk(prefix, pace))
                 got = await gather_limited(partial(_next_chunk, walk) for walk in walks)
                 walks = [walk for walk, part in zip(walks, got, strict=True) if part is not None]
@@ -249,7 +257,8 @@ class IndexEnumerator:
             # One O(log N) call per shard.
             prune = self._prune_size(count)
             counts = await gather_limited(
-                partial(index.live_count, prune=prune) for index in self._indexes
+                (partial(index.live_count, prune=prune) for index in self._indexes),
+                self._backend.fanout(),
             )
             return sum(counts)
         total = 0
@@ -274,7 +283,10 @@ class IndexEnumerator:
                 meter.total = await self.count("*", count)
             step = meter.add
         return sum(
-            await gather_limited(partial(index.clear, pace, step) for index in self._indexes)
+            await gather_limited(
+                (partial(index.clear, pace, step) for index in self._indexes),
+                self._backend.fanout(),
+            )
         )
 
     async def prune(self, count: int | None) -> int:
@@ -291,7 +303,11 @@ class IndexEnumerator:
                 if removed < size:
                     return pruned
 
-        return sum(await gather_limited(partial(prune_shard, index) for index in self._indexes))
+        return sum(
+            await gather_limited(
+                (partial(prune_shard, index) for index in self._indexes), self._backend.fanout()
+            )
+        )
 
     async def verify(
         self,
@@ -327,6 +343,7 @@ class IndexEnumerator:
         tally = _Tally(max_reported)
         namespace, shards = self._namespace, len(self._indexes)
         pace = self._pace(count)
+        comparing = min(_COMPARING, self._backend.fanout(_COMPARE_HOLDS))  # shards at a time
         # Where the relative key starts in a physical key, and (sharded) the shard number.
         cut = len(encode_key(namespace.shard_prefix(0)))
         shard_at = len(encode_key(namespace.key_prefix))
@@ -365,7 +382,7 @@ class IndexEnumerator:
                         partial(compare, self._indexes[shard], keys)
                         for shard, keys in groups.items()
                     ),
-                    _COMPARING,
+                    comparing,
                 )
                 for keys, found in zip(parts, statuses, strict=True):
                     tally.scanned += len(keys)
@@ -384,7 +401,7 @@ class IndexEnumerator:
                     if meter is not None:
                         meter.add(len(members))
 
-        await gather_limited((partial(walk_shard, index) for index in self._indexes), _COMPARING)
+        await gather_limited((partial(walk_shard, index) for index in self._indexes), comparing)
         return tally.report(namespace.tenant, repaired=repair)
 
 

@@ -7,7 +7,7 @@ from functools import partial
 from typing import Any
 
 from ..backends.base import BatchOp, MoveIn, batch_steps
-from ..fanout import gather_limited
+from ..fanout import MAX_PARALLEL, gather_limited
 from ..namespace import Namespace
 from .protocols import KeyIndex
 
@@ -24,11 +24,15 @@ class ShardedKeyWriter:
     failure in one shard does not undo the parts of the others.
     """
 
-    def __init__(self, indexes: Sequence[KeyIndex], namespace: Namespace) -> None:
+    def __init__(
+        self, indexes: Sequence[KeyIndex], namespace: Namespace, *, fanout: int = MAX_PARALLEL
+    ) -> None:
         if len(indexes) != namespace.shards:
             raise ValueError(f"{namespace.shards} shards need as many indexes, not {len(indexes)}")
         self._indexes = tuple(indexes)
         self._namespace = namespace
+        #: Shards written at a time (the backend's :meth:`~tenantkv.backends.base.Backend.fanout`).
+        self._fanout = fanout
 
     def __repr__(self) -> str:
         return f"ShardedKeyWriter(tenant={self._namespace.tenant!r}, shards={len(self._indexes)})"
@@ -49,8 +53,11 @@ class ShardedKeyWriter:
     async def set_many(self, items: Sequence[tuple[str, bytes]], ttl_ms: int | None) -> None:
         groups = self._by_shard([key for key, _ in items])
         await gather_limited(
-            partial(self._indexes[shard].set_many, [items[i] for i in positions], ttl_ms)
-            for shard, positions in groups.items()
+            (
+                partial(self._indexes[shard].set_many, [items[i] for i in positions], ttl_ms)
+                for shard, positions in groups.items()
+            ),
+            self._fanout,
         )
 
     async def delete(self, key: str) -> bool:
@@ -78,7 +85,8 @@ class ShardedKeyWriter:
         """``call(index, positions)`` per shard involved, shards concurrently; results in order."""
         parts = list(self._by_shard(keys).items())
         replies = await gather_limited(
-            partial(call, self._indexes[shard], positions) for shard, positions in parts
+            (partial(call, self._indexes[shard], positions) for shard, positions in parts),
+            self._fanout,
         )
         out: list[Any] = [None] * len(keys)
         for (_, positions), results in zip(parts, replies, strict=True):

@@ -145,7 +145,9 @@ class RedisClusterBackend(SingleKeyCommands, BackendBase):
         node_options: dict[str, Any],
         topology_wait_ms: int = DEFAULT_TOPOLOGY_WAIT_MS,
     ) -> None:
-        super().__init__(url)
+        # Each node's pools (the cluster client's and the node clients') open at most the
+        # max_connections given (the cluster client's default, 100, is above any fan-out's).
+        super().__init__(url, connections=node_options.get("max_connections"))
         self._client = client
         self._startup_nodes = list(startup_nodes)
         self._node_options = node_options
@@ -165,7 +167,11 @@ class RedisClusterBackend(SingleKeyCommands, BackendBase):
         self._move_costs = MoveCosts(self._pacing.costs)
         self._round_trips = RoundTrips()
         self._index_server = IndexServer(
-            client, errors=self._errors, pacing=self._pacing, pool=self._pool_of
+            client,
+            errors=self._errors,
+            pacing=self._pacing,
+            pool=self._pool_of,
+            connections=self.connections,
         )
 
     @staticmethod
@@ -264,7 +270,7 @@ class RedisClusterBackend(SingleKeyCommands, BackendBase):
                 out[position] = cast("bytes | None", value)
 
         with self._errors("MGET"):
-            await gather_limited(partial(one_slot, p) for p in groups.values())
+            await gather_limited((partial(one_slot, p) for p in groups.values()), self.fanout())
         return out
 
     async def set_many(self, items: Sequence[tuple[str, bytes]], ttl_ms: int | None) -> None:
@@ -285,7 +291,7 @@ class RedisClusterBackend(SingleKeyCommands, BackendBase):
             await self._set_many_script(keys=keys, args=[ttl, *(items[i][1] for i in positions)])
 
         with self._errors("SET"):
-            await gather_limited(partial(one_slot, p) for p in groups.values())
+            await gather_limited((partial(one_slot, p) for p in groups.values()), self.fanout())
 
     async def batch(self, ops: Sequence[BatchOp]) -> list[Any]:
         """One script call (``lua/batch.lua``) per hash slot, slots in parallel: atomic per
@@ -306,7 +312,11 @@ class RedisClusterBackend(SingleKeyCommands, BackendBase):
             for step in batch_steps(ops, len(group_by_slot(op.key for op in ops))):
                 groups = group_by_slot(ops[i].key for i in step)
                 await gather_limited(
-                    partial(one_slot, [step[j] for j in positions]) for positions in groups.values()
+                    (
+                        partial(one_slot, [step[j] for j in positions])
+                        for positions in groups.values()
+                    ),
+                    self.fanout(),
                 )
         return out
 
@@ -321,7 +331,9 @@ class RedisClusterBackend(SingleKeyCommands, BackendBase):
                 out[position] = result
 
         with self._errors("EVALSHA"):
-            await gather_limited(partial(one_slot, p) for p in group_by_slot(keys).values())
+            await gather_limited(
+                (partial(one_slot, p) for p in group_by_slot(keys).values()), self.fanout()
+            )
         return out
 
     async def move_pacer(self, kind: StepKind, pace: Pace, key: str) -> MovePacer:
@@ -371,7 +383,9 @@ class RedisClusterBackend(SingleKeyCommands, BackendBase):
             return removed
 
         with self._errors("UNLINK"):
-            counts = await gather_limited(partial(one_slot, p) for p in groups.values())
+            counts = await gather_limited(
+                (partial(one_slot, p) for p in groups.values()), self.fanout()
+            )
         return sum(counts)
 
     # -- pub/sub --------------------------------------------------------------

@@ -59,6 +59,14 @@ def translate_errors(url: str, command: str) -> Iterator[None]:
             f"{command} failed: {url} refused the credentials: {exc}", url=url, command=command
         ) from exc
     except (rexc.ConnectionError, rexc.TimeoutError, OSError) as exc:
+        if _pool_full(exc):
+            raise BackendUnavailableError(
+                f"{command} failed: every connection of the pool to {url} is in use "
+                "(max_connections) and redis-py fails rather than waits: raise max_connections "
+                "or make fewer calls at once",
+                url=url,
+                command=command,
+            ) from exc
         raise BackendUnavailableError(
             f"{command} failed: cannot reach {url}: {exc}", url=url, command=command
         ) from exc
@@ -94,6 +102,13 @@ def translate_cluster_errors(url: str, command: str) -> Iterator[None]:
         except rexc.RedisClusterException as exc:  # not a RedisError subclass
             cls = BackendUnavailableError if "connect" in str(exc) else BackendError
             raise cls(f"{command} failed on {url}: {exc}", url=url, command=command) from exc
+
+
+def _pool_full(exc: Exception) -> bool:
+    """Whether ``exc`` is redis-py's pool refusing a connection past ``max_connections``
+    (``MaxConnectionsError`` since redis-py 6; a plain ``ConnectionError`` before)."""
+    full: type[Exception] | tuple[()] = getattr(rexc, "MaxConnectionsError", ())
+    return isinstance(exc, full) or str(exc) == "Too many connections"
 
 
 #: How a Lua script's refused command reads (the reply is -ERR, not -NOPERM).

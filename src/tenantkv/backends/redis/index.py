@@ -56,7 +56,7 @@ from ...errors import (
     IndexEvictionWarning,
     PermissionDeniedError,
 )
-from ...fanout import gather_limited
+from ...fanout import branches, gather_limited
 from ...index.protocols import IndexChunk, IndexKeys, IndexStatus, prefix_successor
 from ...pacing import INDEX_CLEAR, INDEX_RANGE, INDEX_SCRIPT, Pace, StepKind, WalkPacer
 from ..base import BatchOp, MoveIn
@@ -123,9 +123,12 @@ class IndexServer:
         errors: ErrorScope,
         pacing: Pacing,
         pool: PoolOf,
+        connections: int | None = None,
     ) -> None:
         self.client = client
         self.errors = errors
+        #: The most connections the backend opens to one server (``None``: no limit).
+        self.connections = connections
         #: The backend's learned command costs (:mod:`tenantkv.pacing`).
         self.pacing = pacing
         #: The connection pool of the server holding a key (a cluster: its slot's owner).
@@ -692,8 +695,11 @@ class RedisKeyIndex:
 
     async def _check(self, mode: str, keys: Sequence[bytes], pace: Pace) -> list[IndexStatus]:
         """``check.lua`` over ``keys`` in parts sized to the budget, two calls in flight (on
-        two connections): the server runs one while the client packs the next."""
+        two connections): the server runs one while the client packs the next. One at a
+        time on a pool of two connections: the caller holds one (its walk's)."""
         pacer = self._script_pacer(pace)
+        connections = self._server.connections
+        in_flight = min(2, branches(None if connections is None else connections - 1))
         cut = self._prefix_bytes
         size = min(pacer.count(), CHECK_BATCH)
 
@@ -707,7 +713,7 @@ class RedisKeyIndex:
         parts = [keys[start : start + size] for start in range(0, len(keys), size)]
         if not parts:
             return []
-        found = await gather_limited((partial(call, part) for part in parts), limit=2)
+        found = await gather_limited((partial(call, part) for part in parts), limit=in_flight)
         return [status for statuses in found for status in statuses]
 
     async def check(self, keys: Sequence[bytes], pace: Pace) -> list[IndexStatus]:

@@ -48,7 +48,7 @@ class RedisBackend(SingleKeyCommands, BackendBase):
     """A backend on one Redis server (``redis://`` or ``rediss://``)."""
 
     def __init__(self, client: aioredis.Redis, *, url: str, subscriber: aioredis.Redis) -> None:
-        super().__init__(url)
+        super().__init__(url, connections=client.connection_pool.max_connections)
         self._client = client
         self._subscriber = subscriber
         self._hub = SubscriberHub(subscriber, url)
@@ -61,7 +61,11 @@ class RedisBackend(SingleKeyCommands, BackendBase):
         self._move_costs = MoveCosts(self._pacing.costs)
         self._round_trips = RoundTrips()
         self._index_server = IndexServer(
-            client, errors=self._errors, pacing=self._pacing, pool=self._pool_of
+            client,
+            errors=self._errors,
+            pacing=self._pacing,
+            pool=self._pool_of,
+            connections=self.connections,
         )
 
     @staticmethod
