@@ -58,7 +58,6 @@ from ...pacing import (
     MOVE_READ,
     SCAN,
     SCAN_UNLINK,
-    MoveCosts,
     MovePacer,
     Pace,
     StepKind,
@@ -69,11 +68,10 @@ from ..base import BackendBase, BatchOp, OldKey, batch_steps
 from .batching import batch_call, batch_results, unindexed_keys
 from .commands import SingleKeyCommands
 from .errors import cancellation_only, translate_cluster_errors
-from .index import IndexServer, RedisKeyIndex
-from .moving import RoundTrips, delete_all, moving_scripts, read_all
+from .index import RedisKeyIndex
+from .moving import delete_all, read_all
 from .options import DEFAULT_TOPOLOGY_WAIT_MS, NO_RETRY, cluster_url, node_options
 from .pubsub import RedisSubscription, SubscriberHub
-from .scripts import lua_source, script_source
 from .topology import (
     CLUSTER_SLOTS,
     NodeEntry,
@@ -83,7 +81,7 @@ from .topology import (
     pinned_slot,
 )
 from .walks import Splitter, scan_pages, scan_unlink
-from .wire import Pacing, held_wire
+from .wire import held_wire
 
 __all__ = ["DEFAULT_TOPOLOGY_WAIT_MS", "UNLINK_BATCH", "RedisClusterBackend"]
 
@@ -158,21 +156,7 @@ class RedisClusterBackend(SingleKeyCommands, BackendBase):
         # trusted because of what the walked node says about itself, never
         # because of this map, so it may be stale.
         self._topology: list[NodeEntry] = []
-        self._set_many_script = client.register_script(lua_source("set_many_unindexed"))
-        self._batch_script = client.register_script(script_source("batch"))
-        self._moving = moving_scripts(client)
-        #: What SCAN, UNLINK and index chunks cost on each node (shared by every walk).
-        self._pacing = Pacing()
-        #: What the migration's scripts cost, and a call's fixed round trip, per node.
-        self._move_costs = MoveCosts(self._pacing.costs)
-        self._round_trips = RoundTrips()
-        self._index_server = IndexServer(
-            client,
-            errors=self._errors,
-            pacing=self._pacing,
-            pool=self._pool_of,
-            connections=self.connections,
-        )
+        self._keep_server_state(client, self.connections)
 
     @staticmethod
     def prepare(url: StoreURL, options: dict[str, Any]) -> StoreURL:

@@ -11,24 +11,62 @@ from redis.asyncio.cluster import RedisCluster
 from redis.commands.core import AsyncScript
 
 from ...codec import decode_key
+from ...pacing import MoveCosts
 from ..base import BatchOp, MoveIn
-from .moving import write_args
+from .index import IndexServer
+from .moving import RoundTrips, moving_scripts, write_args
+from .scripts import lua_source, script_source
+from .wire import Pacing
 
 __all__ = ["SingleKeyCommands"]
 
 
 class SingleKeyCommands:
-    """The single-key commands, alike on one server and on a cluster (redis-py routes by key).
+    """The single-key commands, alike on one server and on a cluster (redis-py routes by key),
+    and what both backends keep of their servers (:meth:`_keep_server_state`).
 
     Both :class:`RedisBackend` and the cluster backend mix this in; they provide
-    ``_key_client`` and ``_errors`` (refuse a closed backend, translate exceptions).
+    ``_key_client``, ``_errors`` (refuse a closed backend, translate exceptions) and
+    ``_pool_of`` (the pool of the server holding a key).
     """
+
+    _set_many_script: AsyncScript
+    _batch_script: AsyncScript
+    _moving: dict[str, AsyncScript]
+    _pacing: Pacing
+    _move_costs: MoveCosts
+    _round_trips: RoundTrips
+    _index_server: IndexServer
+
+    def _keep_server_state(
+        self, client: aioredis.Redis | RedisCluster, connections: int | None
+    ) -> None:
+        """Register the scripts run outside the index, and start what is learned per server
+        (a cluster: per node) and shared by every walk and call of the backend."""
+        self._set_many_script = client.register_script(lua_source("set_many_unindexed"))
+        self._batch_script = client.register_script(script_source("batch"))
+        self._moving = moving_scripts(client)
+        #: What SCAN, UNLINK and index chunks cost on each server.
+        self._pacing = Pacing()
+        #: What the migration's scripts cost, and a call's fixed round trip (tenantkv.migration).
+        self._move_costs = MoveCosts(self._pacing.costs)
+        self._round_trips = RoundTrips()
+        self._index_server = IndexServer(
+            client,
+            errors=self._errors,
+            pacing=self._pacing,
+            pool=self._pool_of,
+            connections=connections,
+        )
 
     @property
     def _key_client(self) -> aioredis.Redis | RedisCluster:
         raise NotImplementedError
 
     def _errors(self, command: str) -> contextlib.AbstractContextManager[None]:
+        raise NotImplementedError
+
+    async def _pool_of(self, key: str) -> aioredis.ConnectionPool:
         raise NotImplementedError
 
     async def get(self, key: str) -> bytes | None:
@@ -67,8 +105,6 @@ class SingleKeyCommands:
 
     async def batch(self, ops: Sequence[BatchOp]) -> list[Any]:
         raise NotImplementedError
-
-    _moving: dict[str, AsyncScript]
 
     async def migrate_write(
         self, ledger: str, moves: Sequence[MoveIn], max_items: int, *, check: bool = False

@@ -23,7 +23,6 @@ from ...pacing import (
     MOVE_READ,
     SCAN,
     SCAN_UNLINK,
-    MoveCosts,
     MovePacer,
     Pace,
     StepKind,
@@ -33,13 +32,12 @@ from ..base import BackendBase, BatchOp, OldKey
 from .batching import batch_call, batch_results, unindexed_keys
 from .commands import SingleKeyCommands
 from .errors import translate_errors
-from .index import IndexServer, RedisKeyIndex
-from .moving import RoundTrips, delete_all, moving_scripts, read_all
+from .index import RedisKeyIndex
+from .moving import delete_all, read_all
 from .options import NO_RETRY, standalone_url
 from .pubsub import RedisSubscription, SubscriberHub
-from .scripts import lua_source, script_source
 from .walks import scan_pages, scan_unlink
-from .wire import Pacing, held_wire
+from .wire import held_wire
 
 __all__ = ["RedisBackend"]
 
@@ -52,21 +50,7 @@ class RedisBackend(SingleKeyCommands, BackendBase):
         self._client = client
         self._subscriber = subscriber
         self._hub = SubscriberHub(subscriber, url)
-        self._set_many_script = client.register_script(lua_source("set_many_unindexed"))
-        self._batch_script = client.register_script(script_source("batch"))
-        self._moving = moving_scripts(client)
-        #: What SCAN, UNLINK and index chunks cost on this server (shared by every walk).
-        self._pacing = Pacing()
-        #: What the migration's scripts cost, and a call's fixed round trip (tenantkv.migration).
-        self._move_costs = MoveCosts(self._pacing.costs)
-        self._round_trips = RoundTrips()
-        self._index_server = IndexServer(
-            client,
-            errors=self._errors,
-            pacing=self._pacing,
-            pool=self._pool_of,
-            connections=self.connections,
-        )
+        self._keep_server_state(client, self.connections)
 
     @staticmethod
     def prepare(url: StoreURL, options: dict[str, Any]) -> StoreURL:
