@@ -100,8 +100,9 @@ SCAN_UNLINK = StepKind("scan+unlink", 2.0, 10, 5_000)
 #: refused): 0.1-0.7 us per member.
 INDEX_RANGE = StepKind("index range", 0.6, 10, 10_000)
 #: A clear by the index: each step reads a chunk and deletes the previous one's keys and
-#: entries in one MULTI/EXEC (UNLINK and two ZREMs, all in EXEC's time: 2.5-2.8 us per key with
-#: short names and no TTL, 6.7-7.9 with the load test's, bench/bench_clear_key_shapes.py).
+#: entries in one MULTI/EXEC (UNLINK and two ZREMs, all in EXEC's time: 1.3-2.8 us per key with
+#: short names and no TTL, 3.6-7.9 with the load test's; bench/bench_clear_key_shapes.py on two
+#: 2-vCPU VMs).
 INDEX_CLEAR = StepKind("index clear", 2.0, 10, 5_000)
 #: An index script that works per member (prune and filter a chunk, check, repair, unlink
 #: with entries): 2-8 us per member, as the script itself times it (its reply says how long
