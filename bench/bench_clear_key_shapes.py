@@ -39,6 +39,7 @@ import redis
 from bench_enumeration import VALUE, Bench, loadavg, measure, short_name
 from tenantkv.cli.loadtest.dataset import KEYS_PER_TXN, NOISE_TXN_OFFSET, is_list, key_of, value_of
 from tenantkv.cli.loadtest.servers import PrivateServer
+from tenantkv.cli.loadtest.target import describe_machine
 
 TENANT, NOISE = "shapes", "noise"
 #: Variant names, as bench_enumeration's clears name them.
@@ -107,6 +108,7 @@ def ratio(runs: list[dict[str, Any]], baseline: list[dict[str, Any]]) -> float:
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     results: dict[str, Any] = {
         "load_start": loadavg(),
+        "machine": describe_machine(),
         "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
         "shapes": {},
     }

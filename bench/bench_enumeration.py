@@ -60,6 +60,7 @@ import redis.asyncio as aioredis
 
 import tenantkv
 from tenantkv.cli.loadtest.servers import PrivateServer
+from tenantkv.cli.loadtest.target import describe_machine
 
 VALUE = b'{"id":"txn-0000000000","state":"active","amount":1234.5,"note":"xxxxxxxxxxxxx"}'[:70]
 BIG, SMALL, LONG = "bench", "small", "long"
@@ -443,7 +444,12 @@ async def budget_passes(bench: Bench, tenant: str, db: int, refill: Callable[[],
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     sizes = [int(s) for s in args.sizes.split(",")]
     extra = ("--slowlog-log-slower-than", "10000", "--slowlog-max-len", "1000000")
-    results: dict[str, Any] = {"load_start": loadavg(), "args": vars(args), "sizes": {}}
+    results: dict[str, Any] = {
+        "load_start": loadavg(),
+        "machine": describe_machine(),
+        "args": vars(args),
+        "sizes": {},
+    }
     with PrivateServer(args.redis_server, extra_args=extra) as server, server.client() as client:
         results["redis_version"] = server.version
         bench = Bench(server, client)

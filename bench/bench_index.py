@@ -34,6 +34,7 @@ import tenantkv
 from tenantkv.backends.redis import RedisBackend
 from tenantkv.backends.redis.index import RedisKeyIndex
 from tenantkv.cli.loadtest.servers import PrivateServer
+from tenantkv.cli.loadtest.target import describe_machine
 from tenantkv.index import IndexKeys
 
 VALUE = {"id": "txn-0000000000", "state": "active", "amount": 1234.5, "note": "x" * 40}
@@ -285,6 +286,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     with PrivateServer(args.redis_server, extra_args=extra) as server, server.client() as client:
         results: dict[str, Any] = {
             "redis_version": server.version,
+            "machine": describe_machine(),
             "writes": args.writes,
             "repeats": args.repeats,
             "index_repeats": args.index_repeats,

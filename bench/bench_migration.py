@@ -42,6 +42,7 @@ from tenantkv.backends.redis.scripts import script_source
 from tenantkv.cli.loadtest.probe import Probe
 from tenantkv.cli.loadtest.results import LatencyStats
 from tenantkv.cli.loadtest.servers import PrivateServer
+from tenantkv.cli.loadtest.target import describe_machine
 
 TENANT = "buyer-app.example.com"
 OLD_PREFIX = f"tenant:{TENANT}:"
@@ -222,7 +223,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             await run_once(server, args.keys, index, args.budget_ms, args.quiet_load)
             for index in (False, True)
         ]
-        return {"redis_version": server.version, "runs": runs}
+        return {"redis_version": server.version, "machine": describe_machine(), "runs": runs}
 
 
 def main() -> None:

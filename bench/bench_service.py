@@ -63,6 +63,7 @@ import redis.asyncio
 
 import tenantkv
 from tenantkv.cli.loadtest.servers import PrivateServer
+from tenantkv.cli.loadtest.target import describe_machine
 
 ENTRY_TTL_MS = 30 * 60 * 1000
 TENANTS = 4  # the replay's
@@ -628,6 +629,7 @@ def main() -> None:
         "settings": asdict(settings),
         "quick": args.quick,
         "redis_version": version,
+        "machine": describe_machine(),
         "python": platform.python_version(),
         "redis_py": redis.__version__,
         "cpus": os.cpu_count(),

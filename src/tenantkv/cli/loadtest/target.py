@@ -40,6 +40,7 @@ __all__ = [
     "check_target",
     "connect_target",
     "describe_environment",
+    "describe_machine",
     "remove_leftovers",
 ]
 
@@ -248,6 +249,21 @@ async def _unlink(client: aioredis.Redis, keys: list[bytes], *, one_by_one: bool
     return sum(replies)
 
 
+def describe_machine() -> dict[str, Any]:
+    """The client machine and the versions that shape a measurement (for results files)."""
+    return {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "cpu_model": _cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "memory_total_mb": _memory_mb(),
+        "tenantkv": _version("tenantkv"),
+        "redis_py": _version("redis"),
+        "hiredis": _version("hiredis"),
+    }
+
+
 def _cpu_model() -> str | None:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -306,15 +322,7 @@ async def describe_environment(target: Target, *, private_binary: str | None) ->
         "server": server,
         "server_binary": private_binary,
         "url": target.url.redacted,
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "machine": platform.machine(),
-        "cpu_model": _cpu_model(),
-        "cpu_count": os.cpu_count(),
-        "memory_total_mb": _memory_mb(),
-        "tenantkv": _version("tenantkv"),
-        "redis_py": _version("redis"),
-        "hiredis": _version("hiredis"),
+        **describe_machine(),
         "argv": [redact_url(arg) if "://" in arg else arg for arg in sys.argv[1:]],
     }
     if cluster is not None:
