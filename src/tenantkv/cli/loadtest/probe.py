@@ -34,12 +34,12 @@ from array import array
 from collections import deque
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
-from types import TracebackType
 from typing import Self
 
 import redis
 
 from ..errors import CLIError
+from .lifecycle import Started
 
 __all__ = ["Probe", "ProbeRecording", "Probes"]
 
@@ -221,7 +221,7 @@ def _readable(selector: selectors.BaseSelector, sock: socket.socket, timeout: fl
     return bool(selector.select(max(timeout, 0.0)))
 
 
-class Probe:
+class Probe(Started):
     """Controls the probe process. Use as a context manager; it is stopped on exit."""
 
     def __init__(self, url: str, key: str, *, interval_ms: float) -> None:
@@ -302,19 +302,8 @@ class Probe:
                 process.terminate()
                 process.join(5.0)
 
-    def __enter__(self) -> Self:
-        return self.start()
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-
-class Probes:
+class Probes(Started):
     """One :class:`Probe` per node (one process and connection each), driven as one.
 
     ``targets`` are ``(url, key)`` pairs; :meth:`end` pools their samples.
@@ -355,14 +344,3 @@ class Probes:
         started, self._started = self._started, []
         for probe in started:
             probe.stop()
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()

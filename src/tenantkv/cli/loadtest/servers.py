@@ -53,12 +53,13 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Generic, Self, TypeVar
 
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
+
+from .lifecycle import Started
 
 __all__ = [
     "DEFAULT_ENV_VAR",
@@ -286,7 +287,7 @@ class _PortInUseError(PrivateServerError):
     """The chosen port was taken between choosing it and binding it."""
 
 
-class PrivateServer:
+class PrivateServer(Started):
     """One private ``redis-server`` process on ``127.0.0.1``.
 
     The process is started by :meth:`start` (or by entering a ``with`` block)
@@ -542,19 +543,6 @@ class PrivateServer:
             shutil.rmtree(self._dir, ignore_errors=True)
             self._dir = None
 
-    # ----------------------------------------------------------------- context manager
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
     def __repr__(self) -> str:
         state = "running" if self.running else "stopped"
         port = self._port if self._port is not None else "?"
@@ -596,7 +584,7 @@ def _tail(path: Path, lines: int) -> str:
 ServerT = TypeVar("ServerT", bound=PrivateServer)
 
 
-class PrivateCluster(Generic[ServerT]):
+class PrivateCluster(Started, Generic[ServerT]):
     """A private Redis Cluster on ``127.0.0.1``: *primaries* x (1 + *replicas_per_primary*).
 
     :meth:`start` starts every node as a *server_class* (a :class:`PrivateServer`) with
@@ -827,19 +815,6 @@ class PrivateCluster(Generic[ServerT]):
         deadline = time.monotonic() + self.stop_timeout
         for node in self.nodes:
             node._reap(deadline)
-
-    # ----------------------------------------------------------------- context manager
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def __repr__(self) -> str:
         ports = ",".join(str(node._port) for node in self.nodes)
