@@ -28,7 +28,7 @@ from tenantkv.index import IndexEnumerator, IndexStatus, prefix_successor, shard
 from tenantkv.pacing import Pace
 
 from .conftest import SERVER_ARGS, STORE_KINDS, OpenTenant, StoreKind, new_tenant
-from .servers import FixtureServer
+from .servers import FixtureCluster, FixtureServer
 from .slowlog_checks import assert_only_preempted
 from .test_contract import eventually
 
@@ -573,6 +573,50 @@ async def test_the_check_scripts_are_sized_from_their_own_server_time() -> None:
             # 20,000 keys checked against the index, then 20,000 entries against their keys.
             assert 40_000 / calls >= 30, calls
             assert await store.count_keys() == 20_000
+
+
+def script_cost(store: TenantStore) -> Any:
+    """What the Redis index of ``store`` has learned of its per-member scripts' cost."""
+    enumerator = store._enumerator  # the pacing's wiring is what is tested
+    assert isinstance(enumerator, IndexEnumerator)
+    return enumerator.indexes[0]._script_pacer(Pace()).cost  # type: ignore[attr-defined]
+
+
+@pytest.mark.redis
+async def test_every_tenant_on_a_server_starts_from_the_script_cost_learned_there(
+    redis_server: FixtureServer,
+) -> None:
+    """A client serving many tenants learns what its index scripts cost per server, as the
+    walks do: a tenant's first reindex is sized from what another tenant's measured, instead
+    of each tenant starting from the default."""
+    async with tenantkv.open_client(redis_server.url, index=True) as client:
+        first, second = await client.store(new_tenant()), await client.store(new_tenant())
+        await first.set_many({f"k{i}": i for i in range(2000)})
+        assert script_cost(second).us_per_key is None
+        await first.reindex()
+        learned = script_cost(first)
+        assert learned.samples > 0
+        assert script_cost(second) is learned
+
+
+@pytest.mark.cluster
+async def test_tenants_share_the_script_cost_of_the_node_that_holds_them(
+    redis_cluster: FixtureCluster,
+) -> None:
+    async with tenantkv.open_client(redis_cluster.url, index=True) as client:
+        by_node: dict[str, list[TenantStore]] = {}
+        while len(by_node) < 2 or max(len(stores) for stores in by_node.values()) < 2:
+            store = await client.store(new_tenant())
+            await store.count_keys()  # (the client learns the slot map)
+            backend = store.backend
+            assert isinstance(backend, RedisClusterBackend)
+            node = backend.client.get_node_from_key(shard_index_keys(store.namespace)[0].index)
+            assert node is not None
+            by_node.setdefault(node.name, []).append(store)
+        groups = sorted(by_node.values(), key=len, reverse=True)
+        shared, elsewhere = groups[0], groups[1]
+        assert script_cost(shared[1]) is script_cost(shared[0])
+        assert script_cost(elsewhere[0]) is not script_cost(shared[0])
 
 
 async def test_reindex_and_verify_index_report_their_progress(store: TenantStore) -> None:

@@ -141,6 +141,19 @@ class IndexServer:
         #: The server refused ``ZLEXCOUNT``: a prefix's walk goes by name (see ``walk``).
         self.rank_refused = False
 
+    def server_of(self, key: str) -> object:
+        """What names the server holding ``key``, for the costs learned per server: ``None``
+        on one server; on a cluster the address of the node the slot map names (the key
+        itself if the map does not know its slot: a cost of its own until it does)."""
+        client = self.client
+        if not isinstance(client, RedisCluster):
+            return None
+        try:
+            node = client.get_node_from_key(key)
+        except rexc.RedisError:
+            return key
+        return key if node is None else (node.host, int(node.port))
+
     async def prepare(self, *, listing: bool) -> None:
         """Check the server once (version, scripts loaded); with ``listing``, its eviction policy.
 
@@ -400,8 +413,10 @@ class RedisKeyIndex:
         Each replies how long it ran on the server (its own ``TIME`` readings), which is what
         the pacer learns from: a round trip would also hold the queue ahead of the call (a
         walk's read written ahead on another connection), and calls sized from it shrank to a
-        few keys each."""
-        return WalkPacer(self._server.pacing.costs(INDEX_SCRIPT, self._keys.index), pace)
+        few keys each. What it learns is kept per server, as the walks' costs are: every
+        tenant's index on that server starts from it."""
+        server = self._server.server_of(self._keys.index)
+        return WalkPacer(self._server.pacing.costs(INDEX_SCRIPT, server), pace)
 
     async def _timed_range(
         self, pacer: WalkPacer, low: bytes, high: bytes
