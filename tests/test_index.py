@@ -618,6 +618,19 @@ async def test_tenants_share_the_script_cost_of_the_node_that_holds_them(
         assert script_cost(shared[1]) is script_cost(shared[0])
         assert script_cost(elsewhere[0]) is not script_cost(shared[0])
 
+        # While the slot map is out of date (a failover), a tenant's cost is its own, and the
+        # pace is still given (SlotNotCoveredError is not a RedisError).
+        def not_covered(key: Any, replica: bool = False) -> None:
+            raise redis.exceptions.SlotNotCoveredError(f"no node for {key!r}")
+
+        backend = shared[0].backend
+        assert isinstance(backend, RedisClusterBackend)
+        learned = script_cost(shared[0])
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(backend.client, "get_node_from_key", not_covered)
+            assert script_cost(shared[0]) is not learned
+        assert script_cost(shared[0]) is learned
+
 
 async def test_reindex_and_verify_index_report_their_progress(store: TenantStore) -> None:
     await store.set_many({f"k{i}": i for i in range(1000)})

@@ -150,7 +150,8 @@ class IndexServer:
             return None
         try:
             node = client.get_node_from_key(key)
-        except rexc.RedisError:
+        except (rexc.RedisError, rexc.RedisClusterException):
+            # A slot map out of date (a failover): SlotNotCoveredError is not a RedisError.
             return key
         return key if node is None else (node.host, int(node.port))
 
