@@ -202,15 +202,10 @@ class Backend(Protocol):
         """Subscriptions currently open through this backend."""
         ...
 
-    @property
-    def connections(self) -> int | None:
-        """The most connections the backend opens to one server (redis-py's
-        ``max_connections``); ``None``: no limit (in process, or none given)."""
-        ...
-
     def fanout(self, holds: int = 1) -> int:
         """How many branches of one fan-out (one call per shard, slot or shard walk) may run
-        at once, each holding up to ``holds`` connections (:func:`~tenantkv.fanout.branches`)."""
+        at once, each holding up to ``holds`` connections of the backend's pool
+        (:func:`~tenantkv.fanout.branches`)."""
         ...
 
     async def ping(self) -> None:
@@ -314,7 +309,8 @@ class BackendBase:
 
     @property
     def connections(self) -> int | None:
-        """The most connections the backend opens to one server; ``None``: no limit."""
+        """The most connections the backend opens to one server (redis-py's
+        ``max_connections``); ``None``: no limit (in process, or none given)."""
         return self._connections
 
     def fanout(self, holds: int = 1) -> int:
