@@ -36,15 +36,22 @@ from typing import Any
 
 import redis
 
-from bench_enumeration import VALUE, Bench, loadavg, measure, short_name
+from bench_enumeration import (
+    CLEAR_INDEX,
+    CLEAR_SCAN,
+    KEYS_DEL,
+    RAW_INDEX_CLEAR,
+    VALUE,
+    Bench,
+    loadavg,
+    measure,
+    short_name,
+)
 from tenantkv.cli.loadtest.dataset import KEYS_PER_TXN, NOISE_TXN_OFFSET, is_list, key_of, value_of
 from tenantkv.cli.loadtest.servers import PrivateServer
 from tenantkv.cli.loadtest.target import describe_machine
 
 TENANT, NOISE = "shapes", "noise"
-#: Variant names, as bench_enumeration's clears name them.
-BASELINE, SCAN, INDEX = "KEYS + DEL", "clear() by SCAN", "clear() by index"
-RAW_INDEX = "raw ZRANGE + MULTI/ZREM/UNLINK (1000)"
 #: The load test's TTLs: 30 minutes, spread over a minute.
 TTL_MS, TTL_SPREAD = 1_800_000, 60
 
@@ -130,19 +137,19 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     loads.append(loadavg())
                     for variant, action in variants.items():
                         fill(client, TENANT, names, args.keys)
-                        if variant in (INDEX, RAW_INDEX):
+                        if variant in (CLEAR_INDEX, RAW_INDEX_CLEAR):
                             await by_index.reindex()
                         out = await measure(client, action)
                         if out["found"] != args.keys:
                             raise AssertionError(f"{variant}: deleted {out['found']}")
                         runs[variant].append(out)
                         print(f"  {shape:20s} {variant:32s} {out['wall_ms']:8.1f} ms", flush=True)
-                baseline = runs[BASELINE]
+                baseline = runs[KEYS_DEL]
                 results["shapes"][shape] = {
                     "load_per_round": loads,
                     "variants": {v: summary(rs, args.keys) for v, rs in runs.items()},
                     "ratios_to_keys_del": {v: ratio(rs, baseline) for v, rs in runs.items()},
-                    "index_over_scan": ratio(runs[INDEX], runs[SCAN]),
+                    "index_over_scan": ratio(runs[CLEAR_INDEX], runs[CLEAR_SCAN]),
                 }
         finally:
             await bench.aclose()

@@ -66,6 +66,10 @@ VALUE = b'{"id":"txn-0000000000","state":"active","amount":1234.5,"note":"xxxxxx
 BIG, SMALL, LONG = "bench", "small", "long"
 SMALL_KEYS = 1000
 RAW_COUNT = 1000
+#: The clears' variant names (bench_clear_key_shapes runs the same clears).
+KEYS_DEL, CLEAR_SCAN, CLEAR_INDEX = "KEYS + DEL", "clear() by SCAN", "clear() by index"
+RAW_SCAN_UNLINK = "raw SCAN + UNLINK (COUNT 1000)"
+RAW_INDEX_CLEAR = "raw ZRANGE + MULTI/ZREM/UNLINK (1000)"
 #: The server commands of the benchmark itself, left out of the server's time.
 OWN_COMMANDS = frozenset(
     [
@@ -283,11 +287,11 @@ class Bench:
             return await (await self.store(tenant, True, db)).clear()
 
         return {
-            "KEYS + DEL": keys_del,
-            "raw SCAN + UNLINK (COUNT 1000)": raw_scan_unlink,
-            "clear() by SCAN": clear_scan,
-            "raw ZRANGE + MULTI/ZREM/UNLINK (1000)": raw_index_clear,
-            "clear() by index": clear_index,
+            KEYS_DEL: keys_del,
+            RAW_SCAN_UNLINK: raw_scan_unlink,
+            CLEAR_SCAN: clear_scan,
+            RAW_INDEX_CLEAR: raw_index_clear,
+            CLEAR_INDEX: clear_index,
         }
 
 
@@ -433,7 +437,7 @@ async def budget_passes(bench: Bench, tenant: str, db: int, refill: Callable[[],
         store = await bench.store(tenant, index, db)
         out[name] = await slowlog_pass(client, store.keys)
         print(f"  SLOWLOG {name}: {out[name]}")
-    for name, index in (("clear() by SCAN", False), ("clear() by index", True)):
+    for name, index in ((CLEAR_SCAN, False), (CLEAR_INDEX, True)):
         refill()
         store = await bench.store(tenant, index, db)
         out[name] = await slowlog_pass(client, store.clear)
@@ -526,18 +530,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             add_ratios(
                 clears,
                 [
-                    ("clear() by SCAN / KEYS + DEL", "clear() by SCAN", "KEYS + DEL"),
-                    ("clear() by index / clear() by SCAN", "clear() by index", "clear() by SCAN"),
-                    (
-                        "clear() by index / raw index clear loop",
-                        "clear() by index",
-                        "raw ZRANGE + MULTI/ZREM/UNLINK (1000)",
-                    ),
-                    (
-                        "raw index clear loop / raw SCAN + UNLINK",
-                        "raw ZRANGE + MULTI/ZREM/UNLINK (1000)",
-                        "raw SCAN + UNLINK (COUNT 1000)",
-                    ),
+                    ("clear() by SCAN / KEYS + DEL", CLEAR_SCAN, KEYS_DEL),
+                    ("clear() by index / clear() by SCAN", CLEAR_INDEX, CLEAR_SCAN),
+                    ("clear() by index / raw index clear loop", CLEAR_INDEX, RAW_INDEX_CLEAR),
+                    ("raw index clear loop / raw SCAN + UNLINK", RAW_INDEX_CLEAR, RAW_SCAN_UNLINK),
                 ],
             )
             results["clear"] = {"keys": args.clear_size, **clears}
